@@ -1,0 +1,376 @@
+//! The plaintext interpreter: evaluates a program in f64. It is the accuracy oracle for every
+//! rewrite and for the MPC runtime (brief §5).
+
+use crate::op::{CompareKind, GeluKind, Op};
+use crate::program::{Program, ValueId, Weights};
+use ndarray::{concatenate, ArrayD, Axis, Ix2, IxDyn};
+use std::collections::HashMap;
+
+/// Why evaluation failed: a missing or misshaped input, or an internal inconsistency.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InterpError {
+    #[error("input '{name}' is missing")]
+    MissingInput { name: String },
+    #[error("input '{name}' has shape {got:?}, the program expects {expected:?}")]
+    InputShape {
+        name: String,
+        got: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("the weights hold {got} tensors, the program declares {expected} parameters")]
+    WeightCount { got: usize, expected: usize },
+    #[error("{node} (from '{origin}'): {message}")]
+    Node {
+        node: String,
+        origin: String,
+        message: String,
+    },
+}
+
+/// Evaluates every node and returns the named outputs in program order.
+pub fn evaluate(
+    program: &Program,
+    weights: &Weights,
+    inputs: &HashMap<String, ArrayD<f64>>,
+) -> Result<Vec<(String, ArrayD<f64>)>, InterpError> {
+    let values = evaluate_all(program, weights, inputs)?;
+    Ok(program
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), values[o.value.index()].clone()))
+        .collect())
+}
+
+/// Evaluates every node, returning all intermediate values (used by calibration and tests).
+pub fn evaluate_all(
+    program: &Program,
+    weights: &Weights,
+    inputs: &HashMap<String, ArrayD<f64>>,
+) -> Result<Vec<ArrayD<f64>>, InterpError> {
+    if weights.tensors.len() != program.params.len() {
+        return Err(InterpError::WeightCount {
+            got: weights.tensors.len(),
+            expected: program.params.len(),
+        });
+    }
+    let mut values: Vec<ArrayD<f64>> = Vec::with_capacity(program.nodes.len());
+    for (v, node) in program.nodes.iter() {
+        let args: Vec<&ArrayD<f64>> = node.args.iter().map(|a| &values[a.index()]).collect();
+        let out = eval_node(program, weights, inputs, &node.op, &args).map_err(|message| {
+            InterpError::Node {
+                node: v.to_string(),
+                origin: node.origin.clone(),
+                message,
+            }
+        });
+        let out = match out {
+            Ok(o) => o,
+            Err(InterpError::Node { message, .. }) if message.starts_with("\u{0}") => {
+                return Err(input_error(program, &node.op, &message[1..], inputs))
+            }
+            Err(e) => return Err(e),
+        };
+        if out.shape() != node.ty.shape.as_slice() {
+            return Err(InterpError::Node {
+                node: v.to_string(),
+                origin: node.origin.clone(),
+                message: format!(
+                    "evaluated shape {:?} differs from the type {:?}",
+                    out.shape(),
+                    node.ty.shape
+                ),
+            });
+        }
+        values.push(out);
+    }
+    Ok(values)
+}
+
+fn input_error(
+    program: &Program,
+    op: &Op,
+    _msg: &str,
+    inputs: &HashMap<String, ArrayD<f64>>,
+) -> InterpError {
+    let Op::Input { index } = op else {
+        unreachable!("only inputs report input errors")
+    };
+    let decl = &program.inputs[*index];
+    match inputs.get(&decl.name) {
+        None => InterpError::MissingInput {
+            name: decl.name.clone(),
+        },
+        Some(a) => InterpError::InputShape {
+            name: decl.name.clone(),
+            got: a.shape().to_vec(),
+            expected: decl.ty.shape.clone(),
+        },
+    }
+}
+
+fn tensor_array(shape: &[usize], data: &[f64]) -> ArrayD<f64> {
+    ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("tensor data matches its shape")
+}
+
+fn eval_node(
+    program: &Program,
+    weights: &Weights,
+    inputs: &HashMap<String, ArrayD<f64>>,
+    op: &Op,
+    a: &[&ArrayD<f64>],
+) -> Result<ArrayD<f64>, String> {
+    let map = |f: fn(f64) -> f64| a[0].mapv(f);
+    Ok(match op {
+        Op::Input { index } => {
+            let decl = &program.inputs[*index];
+            match inputs.get(&decl.name) {
+                Some(x) if x.shape() == decl.ty.shape.as_slice() => x.clone(),
+                _ => return Err("\u{0}input".into()),
+            }
+        }
+        Op::Param { index } => {
+            let t = &weights.tensors[*index];
+            if t.shape != program.params[*index].shape {
+                return Err(format!(
+                    "weight shape {:?} differs from the parameter's {:?}",
+                    t.shape, program.params[*index].shape
+                ));
+            }
+            tensor_array(&t.shape, &t.data)
+        }
+        Op::Const { value } => tensor_array(&value.shape, &value.data),
+        Op::Add => a[0] + a[1],
+        Op::Sub => a[0] - a[1],
+        Op::Mul => a[0] * a[1],
+        Op::Div => a[0] / a[1],
+        Op::Neg => map(|x| -x),
+        Op::Pow { exponent } => {
+            let e = *exponent as i32;
+            a[0].mapv(|x| x.powi(e))
+        }
+        Op::Sqrt => map(f64::sqrt),
+        Op::Reciprocal => map(|x| 1.0 / x),
+        Op::Exp => map(f64::exp),
+        Op::Erf => map(libm::erf),
+        Op::Tanh => map(f64::tanh),
+        Op::Relu => map(|x| x.max(0.0)),
+        Op::Gelu { kind } => match kind {
+            GeluKind::Erf => map(gelu_erf),
+            GeluKind::Tanh => map(gelu_tanh),
+        },
+        Op::Clip { min, max } => {
+            let (lo, hi) = (
+                min.unwrap_or(f64::NEG_INFINITY),
+                max.unwrap_or(f64::INFINITY),
+            );
+            a[0].mapv(|x| x.clamp(lo, hi))
+        }
+        Op::Cast { to } => match to {
+            crate::types::Encoding::Fixed => a[0].clone(),
+            crate::types::Encoding::Int => map(f64::trunc),
+            crate::types::Encoding::Bool => map(|x| if x != 0.0 { 1.0 } else { 0.0 }),
+        },
+        Op::Compare { kind } => {
+            let f: fn(f64, f64) -> bool = match kind {
+                CompareKind::Equal => |x, y| x == y,
+                CompareKind::Less => |x, y| x < y,
+                CompareKind::LessEqual => |x, y| x <= y,
+                CompareKind::Greater => |x, y| x > y,
+                CompareKind::GreaterEqual => |x, y| x >= y,
+            };
+            let shape = crate::types::broadcast_shapes(a[0].shape(), a[1].shape())
+                .ok_or("operands do not broadcast")?;
+            let x = a[0].broadcast(IxDyn(&shape)).ok_or("broadcast")?;
+            let y = a[1].broadcast(IxDyn(&shape)).ok_or("broadcast")?;
+            ndarray::Zip::from(&x)
+                .and(&y)
+                .map_collect(|&p, &q| if f(p, q) { 1.0 } else { 0.0 })
+        }
+        Op::Where => {
+            let s = crate::types::broadcast_shapes(a[0].shape(), a[1].shape())
+                .and_then(|s| crate::types::broadcast_shapes(&s, a[2].shape()))
+                .ok_or("operands do not broadcast")?;
+            let c = a[0].broadcast(IxDyn(&s)).ok_or("broadcast")?;
+            let x = a[1].broadcast(IxDyn(&s)).ok_or("broadcast")?;
+            let y = a[2].broadcast(IxDyn(&s)).ok_or("broadcast")?;
+            ndarray::Zip::from(&c)
+                .and(&x)
+                .and(&y)
+                .map_collect(|&c, &x, &y| if c != 0.0 { x } else { y })
+        }
+        Op::Reshape { shape } => a[0]
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(shape))
+            .map_err(|e| e.to_string())?,
+        Op::Transpose { perm } => a[0]
+            .clone()
+            .permuted_axes(IxDyn(perm))
+            .as_standard_layout()
+            .into_owned(),
+        Op::Slice { axis, start, end } => a[0]
+            .slice_axis(Axis(*axis), ndarray::Slice::from(*start..*end))
+            .to_owned(),
+        Op::Concat { axis } => {
+            let views: Vec<_> = a.iter().map(|x| x.view()).collect();
+            concatenate(Axis(*axis), &views).map_err(|e| e.to_string())?
+        }
+        Op::Broadcast { shape } => a[0]
+            .broadcast(IxDyn(shape))
+            .ok_or("cannot broadcast")?
+            .to_owned(),
+        Op::Gather { axis } => gather(a[0], a[1], *axis)?,
+        Op::Embedding => gather(a[0], a[1], 0)?,
+        Op::MatMul => matmul(a[0], a[1])?,
+        Op::ReduceSum { axes, keep_dims } => reduce(a[0], axes, *keep_dims, |v| v.sum()),
+        Op::ReduceMean { axes, keep_dims } => {
+            reduce(a[0], axes, *keep_dims, |v| v.sum() / v.len() as f64)
+        }
+        Op::ReduceMax { axes, keep_dims } => reduce(a[0], axes, *keep_dims, |v| {
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        }),
+        Op::Softmax { axis } => {
+            let x = match a.get(1) {
+                Some(bias) => a[0] + *bias,
+                None => a[0].clone(),
+            };
+            softmax(x, *axis)
+        }
+        Op::LayerNorm { eps } => {
+            let last = a[0].ndim().checked_sub(1).ok_or("layer_norm of a scalar")?;
+            let gamma: Vec<f64> = a[1].iter().copied().collect();
+            let beta: Vec<f64> = a[2].iter().copied().collect();
+            let mut out = a[0].clone();
+            for mut lane in out.lanes_mut(Axis(last)) {
+                let d = lane.len() as f64;
+                let mean = lane.sum() / d;
+                let var = lane.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d;
+                let inv = 1.0 / (var + eps).sqrt();
+                for (j, x) in lane.iter_mut().enumerate() {
+                    *x = (*x - mean) * inv * gamma[j] + beta[j];
+                }
+            }
+            out
+        }
+    })
+}
+
+/// 0.5 x (1 + erf(x / sqrt 2)).
+pub fn gelu_erf(x: f64) -> f64 {
+    0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
+}
+
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+pub fn gelu_tanh(x: f64) -> f64 {
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+}
+
+fn softmax(mut x: ArrayD<f64>, axis: usize) -> ArrayD<f64> {
+    for mut lane in x.lanes_mut(Axis(axis)) {
+        let max = lane.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        lane.mapv_inplace(|v| (v - max).exp());
+        let sum = lane.sum();
+        lane.mapv_inplace(|v| v / sum);
+    }
+    x
+}
+
+fn reduce(
+    x: &ArrayD<f64>,
+    axes: &[usize],
+    keep_dims: bool,
+    f: impl Fn(&ndarray::ArrayViewD<f64>) -> f64,
+) -> ArrayD<f64> {
+    let shape: Vec<usize> = crate::op::reduced_shape(x.shape(), axes, true);
+    let mut out = ArrayD::zeros(IxDyn(&shape));
+    let mut moved = x.view();
+    // Move reduced axes to the end, then reduce over the flattened tail.
+    let kept: Vec<usize> = (0..x.ndim()).filter(|i| !axes.contains(i)).collect();
+    let order: Vec<usize> = kept.iter().chain(axes.iter()).copied().collect();
+    moved = moved.permuted_axes(IxDyn(&order));
+    let kept_len: usize = kept.iter().map(|&i| x.shape()[i]).product();
+    let red_len: usize = axes.iter().map(|&i| x.shape()[i]).product();
+    let flat = moved
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(&[kept_len, red_len]))
+        .expect("sizes agree");
+    for (o, row) in out.iter_mut().zip(flat.outer_iter()) {
+        *o = f(&row.into_dyn());
+    }
+    if keep_dims {
+        out
+    } else {
+        let shape = crate::op::reduced_shape(x.shape(), axes, false);
+        out.into_shape_with_order(IxDyn(&shape))
+            .expect("sizes agree")
+    }
+}
+
+fn gather(data: &ArrayD<f64>, idx: &ArrayD<f64>, axis: usize) -> Result<ArrayD<f64>, String> {
+    let n = data.shape()[axis];
+    let indices: Vec<usize> = idx
+        .iter()
+        .map(|&i| {
+            let j = if i < 0.0 { i + n as f64 } else { i };
+            if j < 0.0 || j >= n as f64 || j.fract() != 0.0 {
+                Err(format!("index {i} out of range 0..{n}"))
+            } else {
+                Ok(j as usize)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let picked = data.select(Axis(axis), &indices);
+    let mut shape = data.shape()[..axis].to_vec();
+    shape.extend_from_slice(idx.shape());
+    shape.extend_from_slice(&data.shape()[axis + 1..]);
+    picked
+        .into_shape_with_order(IxDyn(&shape))
+        .map_err(|e| e.to_string())
+}
+
+/// Batched matrix product with numpy broadcasting of the batch dimensions.
+pub fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, String> {
+    let out_shape =
+        crate::types::matmul_shape(a.shape(), b.shape()).ok_or("matmul shapes do not fit")?;
+    let rank = out_shape.len();
+    let batch = &out_shape[..rank - 2];
+    let (m, n) = (out_shape[rank - 2], out_shape[rank - 1]);
+    let k = a.shape()[a.ndim() - 1];
+    let mut a_shape = batch.to_vec();
+    a_shape.extend([m, k]);
+    let mut b_shape = batch.to_vec();
+    b_shape.extend([k, n]);
+    let a = a.broadcast(IxDyn(&a_shape)).ok_or("broadcast")?;
+    let b = b.broadcast(IxDyn(&b_shape)).ok_or("broadcast")?;
+    let batches: usize = batch.iter().product();
+    let a = a
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(&[batches, m, k]))
+        .map_err(|e| e.to_string())?;
+    let b = b
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(&[batches, k, n]))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(batches * m * n);
+    for i in 0..batches {
+        let ai = a
+            .index_axis(Axis(0), i)
+            .into_dimensionality::<Ix2>()
+            .map_err(|e| e.to_string())?;
+        let bi = b
+            .index_axis(Axis(0), i)
+            .into_dimensionality::<Ix2>()
+            .map_err(|e| e.to_string())?;
+        out.extend(ai.dot(&bi).iter().copied());
+    }
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| e.to_string())
+}
+
+/// A convenient handle for tests: the value of `v` after evaluating everything.
+pub fn value_of(values: &[ArrayD<f64>], v: ValueId) -> &ArrayD<f64> {
+    &values[v.index()]
+}

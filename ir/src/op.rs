@@ -1,0 +1,571 @@
+//! The closed operator set of the IR and its table.
+//!
+//! Every property of an operator lives in one place, the `impl Op` below: its printed name
+//! ([`Op::name`]), its arity ([`Op::arity`]), its typing rule ([`Op::infer`]) and its abstract
+//! cost ([`Op::cost`]). The printer, the verifier and the cost report are derived from these, so
+//! adding an operator means adding a variant here (the compiler then points at every match that
+//! needs a new arm, including the plaintext interpreter and the protocol lowering).
+
+use crate::tensor::Tensor;
+use crate::types::{broadcast_shapes, matmul_shape, Encoding, ValueType, Visibility};
+use serde::{Deserialize, Serialize};
+
+/// Which party supplies an input of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InputRole {
+    /// The client's private input (token ids, features): secret-shared per request.
+    Client,
+    /// Supplied by the client but declared public (the attention mask by default).
+    ClientPublic,
+}
+
+/// Approximation of GeLU named by the source model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GeluKind {
+    /// 0.5 x (1 + erf(x / sqrt 2)).
+    Erf,
+    /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    Tanh,
+}
+
+/// Element-wise comparisons (public operands only in this IR version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CompareKind {
+    Equal,
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+}
+
+/// Number of arguments an operator takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    Between(usize, usize),
+}
+
+impl Arity {
+    pub fn admits(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::Between(lo, hi) => (lo..=hi).contains(&n),
+        }
+    }
+}
+
+/// Abstract cost of one operator instance, independent of the protocol chosen for it: how many
+/// secret-by-secret products, truncations and non-linear element evaluations it implies. Exact
+/// rounds and bytes come from codegen, which lowers each operator into protocol steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbstractCost {
+    /// Secret x secret multiply-accumulate terms (a matmul of m x k by k x n counts m k n).
+    pub secret_products: u64,
+    /// Output elements of secret products (each needs one reshare and truncation).
+    pub product_outputs: u64,
+    /// Secret elements through a non-linear function (softmax, GeLU, rsqrt, ...).
+    pub nonlinear_elements: u64,
+}
+
+/// One IR operator with its attributes. The list is closed on purpose: every pass matches all of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    // --- sources ---
+    /// The `index`-th program input.
+    Input {
+        index: usize,
+    },
+    /// The `index`-th learned parameter: a secret of the model owner.
+    Param {
+        index: usize,
+    },
+    /// A public constant.
+    Const {
+        value: Tensor,
+    },
+
+    // --- element-wise arithmetic, numpy broadcasting ---
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    /// x^exponent for a small positive integer exponent.
+    Pow {
+        exponent: u32,
+    },
+    Sqrt,
+    Reciprocal,
+    Exp,
+    Erf,
+    Tanh,
+    Relu,
+    Gelu {
+        kind: GeluKind,
+    },
+    /// Clamp to [min, max]; either bound may be absent.
+    Clip {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    /// Change of encoding (int <-> fixed <-> bool).
+    Cast {
+        to: Encoding,
+    },
+    /// Element-wise comparison giving a boolean.
+    Compare {
+        kind: CompareKind,
+    },
+    /// `cond ? a : b` with a public boolean condition.
+    Where,
+
+    // --- structure ---
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    /// Elements `start..end` (step 1) along `axis`.
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+    },
+    Concat {
+        axis: usize,
+    },
+    /// Numpy broadcast to `shape`.
+    Broadcast {
+        shape: Vec<usize>,
+    },
+    /// Rows of `data` (axis 0 for now) picked by public integer `indices`.
+    Gather {
+        axis: usize,
+    },
+    /// Rows of a secret table picked by the client's private token ids: the client, who knows
+    /// the ids, supplies their one-hot encoding as a secret input.
+    Embedding,
+
+    // --- linear algebra and reductions ---
+    /// Batched matrix product with numpy `matmul` semantics.
+    MatMul,
+    ReduceSum {
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
+    ReduceMean {
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
+    ReduceMax {
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
+
+    // --- fused network operators recognised by the frontend ---
+    /// softmax(x + bias) along `axis`; the optional second argument is a public additive bias
+    /// (the attention mask, whose masked entries may be as low as -3.4e38).
+    Softmax {
+        axis: usize,
+    },
+    /// (x - mean) / sqrt(var + eps) * gamma + beta over the last axis.
+    LayerNorm {
+        eps: f64,
+    },
+}
+
+impl Op {
+    /// The printed name, also used in the cost report and by `secc inspect`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Param { .. } => "param",
+            Op::Const { .. } => "const",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Mul => "mul",
+            Op::Div => "div",
+            Op::Neg => "neg",
+            Op::Pow { .. } => "pow",
+            Op::Sqrt => "sqrt",
+            Op::Reciprocal => "reciprocal",
+            Op::Exp => "exp",
+            Op::Erf => "erf",
+            Op::Tanh => "tanh",
+            Op::Relu => "relu",
+            Op::Gelu { .. } => "gelu",
+            Op::Clip { .. } => "clip",
+            Op::Cast { .. } => "cast",
+            Op::Compare { .. } => "compare",
+            Op::Where => "where",
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Slice { .. } => "slice",
+            Op::Concat { .. } => "concat",
+            Op::Broadcast { .. } => "broadcast",
+            Op::Gather { .. } => "gather",
+            Op::Embedding => "embedding",
+            Op::MatMul => "matmul",
+            Op::ReduceSum { .. } => "reduce_sum",
+            Op::ReduceMean { .. } => "reduce_mean",
+            Op::ReduceMax { .. } => "reduce_max",
+            Op::Softmax { .. } => "softmax",
+            Op::LayerNorm { .. } => "layer_norm",
+        }
+    }
+
+    pub fn arity(&self) -> Arity {
+        use Arity::*;
+        match self {
+            Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => Exactly(0),
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Compare { .. } => Exactly(2),
+            Op::Neg
+            | Op::Pow { .. }
+            | Op::Sqrt
+            | Op::Reciprocal
+            | Op::Exp
+            | Op::Erf
+            | Op::Tanh
+            | Op::Relu
+            | Op::Gelu { .. }
+            | Op::Clip { .. }
+            | Op::Cast { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Broadcast { .. }
+            | Op::ReduceSum { .. }
+            | Op::ReduceMean { .. }
+            | Op::ReduceMax { .. } => Exactly(1),
+            Op::Where => Exactly(3),
+            Op::Concat { .. } => Between(1, usize::MAX),
+            Op::Gather { .. } | Op::Embedding | Op::MatMul => Exactly(2),
+            Op::Softmax { .. } => Between(1, 2),
+            Op::LayerNorm { .. } => Exactly(3),
+        }
+    }
+
+    /// Whether the operator only moves elements (free in MPC).
+    pub fn is_structural(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape { .. }
+                | Op::Transpose { .. }
+                | Op::Slice { .. }
+                | Op::Concat { .. }
+                | Op::Broadcast { .. }
+                | Op::Gather { .. }
+        )
+    }
+
+    /// The typing rule: the result type from the argument types, or why they do not fit.
+    /// Source operators (`Input`, `Param`) take their type from the program's declarations.
+    pub fn infer(&self, args: &[&ValueType]) -> Result<ValueType, String> {
+        if !self.arity().admits(args.len()) {
+            return Err(format!(
+                "{} takes {:?} arguments, got {}",
+                self.name(),
+                self.arity(),
+                args.len()
+            ));
+        }
+        let vis = joined_visibility(args);
+        let first = args.first().copied();
+        match self {
+            Op::Input { .. } | Op::Param { .. } => {
+                Err("source operators are typed by their declaration".into())
+            }
+            Op::Const { value } => Ok(ValueType::new(
+                value.shape.clone(),
+                Visibility::Public,
+                value.encoding,
+            )),
+            Op::Add | Op::Sub | Op::Mul | Op::Div => {
+                let shape = broadcast_shapes(&args[0].shape, &args[1].shape).ok_or_else(|| {
+                    format!(
+                        "shapes {:?} and {:?} do not broadcast",
+                        args[0].shape, args[1].shape
+                    )
+                })?;
+                let enc = arithmetic_encoding(args[0].encoding, args[1].encoding);
+                let enc = if matches!(self, Op::Div) && !args[1].is_secret() {
+                    enc
+                } else if matches!(self, Op::Div) {
+                    Encoding::Fixed
+                } else {
+                    enc
+                };
+                Ok(ValueType::new(shape, vis, enc))
+            }
+            Op::Compare { .. } => {
+                let shape = broadcast_shapes(&args[0].shape, &args[1].shape)
+                    .ok_or_else(|| "comparison operands do not broadcast".to_string())?;
+                Ok(ValueType::new(shape, vis, Encoding::Bool))
+            }
+            Op::Neg | Op::Relu | Op::Clip { .. } | Op::Pow { .. } => {
+                let a = first.unwrap();
+                let enc = if a.encoding == Encoding::Bool {
+                    Encoding::Int
+                } else {
+                    a.encoding
+                };
+                Ok(ValueType::new(a.shape.clone(), vis, enc))
+            }
+            Op::Sqrt | Op::Reciprocal | Op::Exp | Op::Erf | Op::Tanh | Op::Gelu { .. } => Ok(
+                ValueType::new(first.unwrap().shape.clone(), vis, Encoding::Fixed),
+            ),
+            Op::Cast { to } => Ok(ValueType::new(first.unwrap().shape.clone(), vis, *to)),
+            Op::Where => {
+                if args[0].is_secret() {
+                    return Err("the condition of `where` must be public".into());
+                }
+                let s = broadcast_shapes(&args[0].shape, &args[1].shape)
+                    .and_then(|s| broadcast_shapes(&s, &args[2].shape))
+                    .ok_or_else(|| "where operands do not broadcast".to_string())?;
+                let enc = arithmetic_encoding(args[1].encoding, args[2].encoding);
+                Ok(ValueType::new(s, joined_visibility(&args[1..]), enc))
+            }
+            Op::Reshape { shape } => {
+                let a = first.unwrap();
+                if shape.iter().product::<usize>() != a.element_count() {
+                    return Err(format!("cannot reshape {:?} into {:?}", a.shape, shape));
+                }
+                Ok(ValueType::new(shape.clone(), vis, a.encoding))
+            }
+            Op::Transpose { perm } => {
+                let a = first.unwrap();
+                let mut seen = vec![false; a.rank()];
+                if perm.len() != a.rank() {
+                    return Err(format!("permutation {perm:?} for rank {}", a.rank()));
+                }
+                for &p in perm {
+                    if p >= a.rank() || std::mem::replace(&mut seen[p], true) {
+                        return Err(format!("{perm:?} is not a permutation"));
+                    }
+                }
+                let shape = perm.iter().map(|&p| a.shape[p]).collect();
+                Ok(ValueType::new(shape, vis, a.encoding))
+            }
+            Op::Slice { axis, start, end } => {
+                let a = first.unwrap();
+                if *axis >= a.rank() || start >= end || *end > a.shape[*axis] {
+                    return Err(format!(
+                        "slice {start}..{end} of axis {axis} out of shape {:?}",
+                        a.shape
+                    ));
+                }
+                let mut shape = a.shape.clone();
+                shape[*axis] = end - start;
+                Ok(ValueType::new(shape, vis, a.encoding))
+            }
+            Op::Concat { axis } => {
+                let a = first.unwrap();
+                if *axis >= a.rank() {
+                    return Err(format!("concat axis {axis} for rank {}", a.rank()));
+                }
+                let mut shape = a.shape.clone();
+                shape[*axis] = 0;
+                for t in args {
+                    let mut s = t.shape.clone();
+                    if s.len() != shape.len() {
+                        return Err("concat of different ranks".into());
+                    }
+                    let d = s[*axis];
+                    s[*axis] = 0;
+                    if s != {
+                        let mut z = shape.clone();
+                        z[*axis] = 0;
+                        z
+                    } {
+                        return Err(format!("concat of {:?} and {:?}", a.shape, t.shape));
+                    }
+                    shape[*axis] += d;
+                }
+                let enc = args
+                    .iter()
+                    .map(|t| t.encoding)
+                    .reduce(arithmetic_encoding)
+                    .unwrap();
+                Ok(ValueType::new(shape, vis, enc))
+            }
+            Op::Broadcast { shape } => {
+                let a = first.unwrap();
+                match broadcast_shapes(&a.shape, shape) {
+                    Some(s) if &s == shape => Ok(ValueType::new(s, vis, a.encoding)),
+                    _ => Err(format!("cannot broadcast {:?} to {:?}", a.shape, shape)),
+                }
+            }
+            Op::Gather { axis } => {
+                let (data, idx) = (args[0], args[1]);
+                if idx.is_secret() {
+                    return Err("gather indices must be public (use embedding)".into());
+                }
+                if *axis >= data.rank() {
+                    return Err(format!("gather axis {axis} for rank {}", data.rank()));
+                }
+                let mut shape = data.shape[..*axis].to_vec();
+                shape.extend_from_slice(&idx.shape);
+                shape.extend_from_slice(&data.shape[axis + 1..]);
+                Ok(ValueType::new(shape, data.visibility, data.encoding))
+            }
+            Op::Embedding => {
+                let (table, ids) = (args[0], args[1]);
+                if table.rank() != 2 || ids.encoding != Encoding::Int {
+                    return Err("embedding takes a [vocab, dim] table and integer ids".into());
+                }
+                let mut shape = ids.shape.clone();
+                shape.push(table.shape[1]);
+                Ok(ValueType::new(shape, Visibility::Secret, Encoding::Fixed))
+            }
+            Op::MatMul => {
+                let shape = matmul_shape(&args[0].shape, &args[1].shape).ok_or_else(|| {
+                    format!(
+                        "matmul of {:?} by {:?} does not fit",
+                        args[0].shape, args[1].shape
+                    )
+                })?;
+                let enc = arithmetic_encoding(args[0].encoding, args[1].encoding);
+                Ok(ValueType::new(shape, vis, enc))
+            }
+            Op::ReduceSum { axes, keep_dims }
+            | Op::ReduceMean { axes, keep_dims }
+            | Op::ReduceMax { axes, keep_dims } => {
+                let a = first.unwrap();
+                if axes.iter().any(|&x| x >= a.rank()) {
+                    return Err(format!("reduce axes {axes:?} for rank {}", a.rank()));
+                }
+                let shape = reduced_shape(&a.shape, axes, *keep_dims);
+                let enc = if matches!(self, Op::ReduceMean { .. }) {
+                    Encoding::Fixed
+                } else {
+                    a.encoding
+                };
+                Ok(ValueType::new(shape, vis, enc))
+            }
+            Op::Softmax { axis } => {
+                let a = first.unwrap();
+                if *axis >= a.rank() {
+                    return Err(format!("softmax axis {axis} for rank {}", a.rank()));
+                }
+                if let Some(bias) = args.get(1) {
+                    if bias.is_secret() {
+                        return Err("the softmax bias (attention mask) must be public".into());
+                    }
+                    if broadcast_shapes(&a.shape, &bias.shape).as_ref() != Some(&a.shape) {
+                        return Err(format!(
+                            "softmax bias {:?} does not broadcast to {:?}",
+                            bias.shape, a.shape
+                        ));
+                    }
+                }
+                Ok(ValueType::new(
+                    a.shape.clone(),
+                    a.visibility,
+                    Encoding::Fixed,
+                ))
+            }
+            Op::LayerNorm { .. } => {
+                let a = first.unwrap();
+                let d = *a.shape.last().ok_or("layer_norm of a scalar")?;
+                for p in &args[1..] {
+                    if p.shape.iter().product::<usize>() != d {
+                        return Err(format!(
+                            "layer_norm parameter {:?} for last axis {d}",
+                            p.shape
+                        ));
+                    }
+                }
+                Ok(ValueType::new(a.shape.clone(), vis, Encoding::Fixed))
+            }
+        }
+    }
+
+    /// Abstract cost of this operator for the given argument and result types.
+    pub fn cost(&self, args: &[&ValueType], out: &ValueType) -> AbstractCost {
+        let n = out.element_count() as u64;
+        let both_secret = args.len() >= 2 && args[0].is_secret() && args[1].is_secret();
+        let secret_out = out.is_secret();
+        match self {
+            Op::Mul if both_secret => AbstractCost {
+                secret_products: n,
+                product_outputs: n,
+                ..Default::default()
+            },
+            Op::MatMul if both_secret => {
+                let k = *args[0].shape.last().unwrap_or(&1) as u64;
+                AbstractCost {
+                    secret_products: n * k,
+                    product_outputs: n,
+                    ..Default::default()
+                }
+            }
+            Op::Embedding => {
+                let vocab = args[0].shape[0] as u64;
+                AbstractCost {
+                    secret_products: n * vocab,
+                    product_outputs: n,
+                    ..Default::default()
+                }
+            }
+            Op::Div if args[1].is_secret() => AbstractCost {
+                nonlinear_elements: n,
+                ..Default::default()
+            },
+            Op::Pow { exponent } if secret_out => AbstractCost {
+                secret_products: n * u64::from(exponent.saturating_sub(1)),
+                product_outputs: n * u64::from(exponent.saturating_sub(1)),
+                ..Default::default()
+            },
+            Op::Sqrt
+            | Op::Reciprocal
+            | Op::Exp
+            | Op::Erf
+            | Op::Tanh
+            | Op::Relu
+            | Op::Gelu { .. }
+            | Op::Clip { .. }
+            | Op::ReduceMax { .. }
+            | Op::Softmax { .. }
+            | Op::LayerNorm { .. }
+                if secret_out || args.first().is_some_and(|a| a.is_secret()) =>
+            {
+                let elems = args.first().map_or(n, |a| a.element_count() as u64);
+                AbstractCost {
+                    nonlinear_elements: elems,
+                    ..Default::default()
+                }
+            }
+            _ => AbstractCost::default(),
+        }
+    }
+}
+
+fn joined_visibility(args: &[&ValueType]) -> Visibility {
+    if args.iter().any(|a| a.is_secret()) {
+        Visibility::Secret
+    } else {
+        Visibility::Public
+    }
+}
+
+fn arithmetic_encoding(a: Encoding, b: Encoding) -> Encoding {
+    match (a, b) {
+        (Encoding::Fixed, _) | (_, Encoding::Fixed) => Encoding::Fixed,
+        (Encoding::Bool, Encoding::Bool) => Encoding::Bool,
+        _ => Encoding::Int,
+    }
+}
+
+/// The shape left after reducing `axes`.
+pub fn reduced_shape(shape: &[usize], axes: &[usize], keep_dims: bool) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &d)| match (axes.contains(&i), keep_dims) {
+            (true, true) => Some(1),
+            (true, false) => None,
+            (false, _) => Some(d),
+        })
+        .collect()
+}

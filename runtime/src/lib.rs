@@ -1,1 +1,2 @@
-
+//! secc's three-party runtime.
+pub mod net;

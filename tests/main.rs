@@ -1,0 +1,1 @@
+//! End-to-end tests of the `secc` and `secc-party` binaries. One module per area.

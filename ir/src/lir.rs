@@ -275,8 +275,9 @@ pub enum CommInstr {
 pub struct Stage {
     pub local: Vec<LocalInstr>,
     pub comm: Vec<CommInstr>,
-    /// A label for progress and cost reports (e.g. the IR layer the stage mostly serves).
-    pub label: String,
+    /// For each communication step, the IR operator and ONNX node it serves, as
+    /// `"<op name> @ <origin>"`; the cost report groups bytes and rounds by these.
+    pub comm_sources: Vec<String>,
 }
 
 /// A complete low-level program.

@@ -380,3 +380,85 @@ impl LowProgram {
         total
     }
 }
+
+impl LocalInstr {
+    /// The register this instruction writes.
+    pub fn dst(&self) -> Reg {
+        use LocalInstr::*;
+        match self {
+            LoadInput { dst, .. }
+            | LoadParam { dst, .. }
+            | LoadConst { dst, .. }
+            | PublicOp { dst, .. }
+            | Encode { dst, .. }
+            | Add { dst, .. }
+            | Sub { dst, .. }
+            | Neg { dst, .. }
+            | MulPublic { dst, .. }
+            | MatMulPublic { dst, .. }
+            | MulInt { dst, .. }
+            | MulShares { dst, .. }
+            | MatMulShares { dst, .. }
+            | Struct { dst, .. }
+            | Concat { dst, .. }
+            | ReduceSum { dst, .. }
+            | ComponentToBool { dst, .. }
+            | BoolXor { dst, .. }
+            | BoolXorPublic { dst, .. }
+            | BoolAndLocal { dst, .. }
+            | BoolShl { dst, .. }
+            | BoolBit { dst, .. }
+            | BitComponentToArith { dst, .. } => *dst,
+        }
+    }
+
+    /// The registers this instruction reads.
+    pub fn reads(&self) -> Vec<Reg> {
+        use LocalInstr::*;
+        match self {
+            LoadInput { .. } | LoadParam { .. } | LoadConst { .. } => vec![],
+            PublicOp { args, .. } => args.clone(),
+            Concat { srcs, .. } => srcs.clone(),
+            Add { a, b, .. }
+            | Sub { a, b, .. }
+            | MulPublic { a, b, .. }
+            | MatMulPublic { a, b, .. }
+            | MulShares { a, b, .. }
+            | MatMulShares { a, b, .. }
+            | BoolXor { a, b, .. }
+            | BoolAndLocal { a, b, .. } => vec![*a, *b],
+            Encode { src, .. }
+            | Struct { src, .. }
+            | ReduceSum { src, .. }
+            | ComponentToBool { src, .. }
+            | BitComponentToArith { src, .. } => vec![*src],
+            Neg { a, .. }
+            | MulInt { a, .. }
+            | BoolXorPublic { a, .. }
+            | BoolShl { a, .. }
+            | BoolBit { a, .. } => vec![*a],
+        }
+    }
+}
+
+impl CommInstr {
+    /// The register this step writes (available after its round).
+    pub fn dst(&self) -> Reg {
+        match self {
+            CommInstr::Reshare { dst, .. }
+            | CommInstr::ReshareBool { dst, .. }
+            | CommInstr::TruncOpen { dst, .. }
+            | CommInstr::TruncFinish { dst, .. } => *dst,
+        }
+    }
+
+    /// The register this step reads.
+    pub fn src(&self) -> Reg {
+        match self {
+            CommInstr::Reshare { src, .. }
+            | CommInstr::ReshareBool { src, .. }
+            | CommInstr::TruncOpen { src, .. }
+            | CommInstr::TruncFinish { src, .. } => *src,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Multi-step protocols composed from LIR instructions: products with truncation, the
+//! most-significant-bit circuit, bit injection (B2A) and ReLU. Each function emits only local
+//! instructions and single communication steps; the scheduler later batches independent steps.
+//!
+//! Costs per element (rounds in sequence, ring elements sent by P0/P1/P2):
+//! - product + truncation: 2 rounds (TruncOpen, TruncFinish); 2/2/4 elements from an Add3 source.
+//! - product without truncation (one factor an integer): 1 round, 1/1/1.
+//! - msb: 8 rounds (carry-save AND, generate AND, six Kogge-Stone levels).
+//! - bit injection: 2 rounds; ReLU = msb + injection + 1 product round = 11 rounds.
+
+use super::emit::Emitter;
+use secc_ir::lir::{CommInstr, LocalInstr, Reg, RegKind};
+
+/// Brings an Add3 product of scale `frac` back to an Rss of scale `frac - shift`.
+pub fn settle_product(e: &mut Emitter, add3: Reg, shift: u32) -> Reg {
+    let shape = e.shape(add3);
+    let frac = e.frac(add3);
+    if shift == 0 {
+        let dst = e.reg(RegKind::Rss, &shape, frac);
+        e.comm(CommInstr::Reshare { dst, src: add3 })
+    } else {
+        truncate(e, add3, shift)
+    }
+}
+
+/// Divides a share (Rss or Add3) by 2^shift: two communication steps.
+pub fn truncate(e: &mut Emitter, src: Reg, shift: u32) -> Reg {
+    let shape = e.shape(src);
+    let frac = e.frac(src) - shift;
+    let pending = e.reg(RegKind::Pending, &shape, frac);
+    e.comm(CommInstr::TruncOpen {
+        dst: pending,
+        src,
+        shift,
+    });
+    let dst = e.reg(RegKind::Rss, &shape, frac);
+    e.comm(CommInstr::TruncFinish { dst, src: pending })
+}
+
+/// Element-wise product of two Rss shares; the result has the larger of the two scales.
+pub fn mul_shares(e: &mut Emitter, a: Reg, b: Reg, out_shape: &[usize]) -> Reg {
+    let (fa, fb) = (e.frac(a), e.frac(b));
+    let add3 = e.reg(RegKind::Add3, out_shape, fa + fb);
+    e.local(LocalInstr::MulShares { dst: add3, a, b });
+    settle_product(e, add3, fa.min(fb))
+}
+
+fn bool_reg(e: &mut Emitter, shape: &[usize]) -> Reg {
+    e.reg(RegKind::BoolRss, shape, 0)
+}
+
+fn xor(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
+    let shape = e.shape(a);
+    let dst = bool_reg(e, &shape);
+    e.local(LocalInstr::BoolXor { dst, a, b })
+}
+
+fn shl(e: &mut Emitter, a: Reg, bits: u32) -> Reg {
+    let shape = e.shape(a);
+    let dst = bool_reg(e, &shape);
+    e.local(LocalInstr::BoolShl { dst, a, bits })
+}
+
+fn and(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
+    let shape = e.shape(a);
+    let local = e.reg(RegKind::BoolAdd3, &shape, 0);
+    e.local(LocalInstr::BoolAndLocal { dst: local, a, b });
+    let dst = bool_reg(e, &shape);
+    e.comm(CommInstr::ReshareBool { dst, src: local })
+}
+
+/// Boolean sharing (words 0 or 1) of the sign bit of an Rss share.
+pub fn msb(e: &mut Emitter, x: Reg) -> Reg {
+    let shape = e.shape(x);
+    let parts: Vec<Reg> = (0..3u8)
+        .map(|component| {
+            let dst = bool_reg(e, &shape);
+            e.local(LocalInstr::ComponentToBool {
+                dst,
+                src: x,
+                component,
+            })
+        })
+        .collect();
+    // Carry-save adder: x0 + x1 + x2 = s + c with s the XOR and c the shifted majority.
+    let t0 = xor(e, parts[0], parts[2]);
+    let t1 = xor(e, parts[1], parts[2]);
+    let m = and(e, t0, t1);
+    let majority = xor(e, m, parts[2]);
+    let c = shl(e, majority, 1);
+    let s01 = xor(e, parts[0], parts[1]);
+    let s = xor(e, s01, parts[2]);
+    // Kogge-Stone prefix over (generate, propagate); generate and propagate of one group are
+    // never both set, so OR is XOR.
+    let p0 = xor(e, s, c);
+    let mut g = and(e, s, c);
+    let mut p = p0;
+    let levels = [1u32, 2, 4, 8, 16, 32];
+    for (i, &d) in levels.iter().enumerate() {
+        let g_shift = shl(e, g, d);
+        let through = and(e, p, g_shift);
+        if i + 1 < levels.len() {
+            let p_shift = shl(e, p, d);
+            p = and(e, p, p_shift);
+        }
+        g = xor(e, g, through);
+    }
+    // Sum bit 63 = propagate bit 63 XOR carry out of bits 0..62.
+    let carry = shl(e, g, 1);
+    let top = xor(e, p0, carry);
+    let dst = bool_reg(e, &shape);
+    e.local(LocalInstr::BoolBit {
+        dst,
+        a: top,
+        bit: 63,
+    })
+}
+
+/// Arithmetic share (integer scale) of a boolean-shared bit b = b0 ^ b1 ^ b2.
+pub fn bit_to_arith(e: &mut Emitter, bit: Reg) -> Reg {
+    let shape = e.shape(bit);
+    let lifted: Vec<Reg> = (0..3u8)
+        .map(|component| {
+            let dst = e.reg(RegKind::Rss, &shape, 0);
+            e.local(LocalInstr::BitComponentToArith {
+                dst,
+                src: bit,
+                component,
+            })
+        })
+        .collect();
+    let a = xor_arith(e, lifted[0], lifted[1], &shape);
+    xor_arith(e, a, lifted[2], &shape)
+}
+
+/// a XOR b for arithmetic shares of bits: a + b - 2ab.
+fn xor_arith(e: &mut Emitter, a: Reg, b: Reg, shape: &[usize]) -> Reg {
+    let ab = mul_shares(e, a, b, shape);
+    let twice = e.reg(RegKind::Rss, shape, 0);
+    e.local(LocalInstr::MulInt {
+        dst: twice,
+        a: ab,
+        k: 2,
+    });
+    let sum = e.reg(RegKind::Rss, shape, 0);
+    e.local(LocalInstr::Add { dst: sum, a, b });
+    let dst = e.reg(RegKind::Rss, shape, 0);
+    e.local(LocalInstr::Sub {
+        dst,
+        a: sum,
+        b: twice,
+    })
+}
+
+/// max(x, 0) = x - x * msb(x).
+pub fn relu(e: &mut Emitter, x: Reg) -> Reg {
+    let shape = e.shape(x);
+    let sign = msb(e, x);
+    let negative = bit_to_arith(e, sign);
+    let masked = mul_shares(e, x, negative, &shape);
+    let dst = e.reg(RegKind::Rss, &shape, e.frac(x));
+    e.local(LocalInstr::Sub {
+        dst,
+        a: x,
+        b: masked,
+    })
+}

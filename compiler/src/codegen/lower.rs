@@ -1,0 +1,582 @@
+//! Lowering of IR nodes into LIR instructions: picks the protocol for each node from the
+//! visibility and encoding of its operands, and places truncations so that every secret value
+//! leaves its node at its natural scale (the program's fraction bits for fixed point, 0 for
+//! integers and bits).
+
+use super::compose::{mul_shares, relu, settle_product, truncate};
+use super::emit::Emitter;
+use super::CodegenError;
+use secc_ir::lir::{InputForm, LocalInstr, LowInput, LowOutput, LowParam, Reg, RegKind, StructOp};
+use secc_ir::{Encoding, InputRole, Node, Op, Program, Tensor, ValueId};
+
+/// Where an IR value lives after lowering.
+#[derive(Debug, Clone, Copy)]
+pub struct Lowered {
+    pub reg: Reg,
+    pub secret: bool,
+}
+
+pub struct Lowering<'p> {
+    pub program: &'p Program,
+    pub e: Emitter,
+    pub values: Vec<Option<Lowered>>,
+    pub inputs: Vec<LowInput>,
+    pub params: Vec<LowParam>,
+    pub outputs: Vec<LowOutput>,
+    frac: u32,
+}
+
+impl<'p> Lowering<'p> {
+    pub fn new(program: &'p Program) -> Self {
+        let inputs = program
+            .inputs
+            .iter()
+            .map(|d| LowInput {
+                name: d.name.clone(),
+                shape: d.ty.shape.clone(),
+                form: match (d.role, d.ty.encoding) {
+                    (InputRole::ClientPublic, _) => InputForm::Public,
+                    (InputRole::Client, Encoding::Fixed) => InputForm::Secret {
+                        frac_bits: program.frac_bits,
+                    },
+                    (InputRole::Client, _) => InputForm::Secret { frac_bits: 0 },
+                },
+            })
+            .collect();
+        let params = program
+            .params
+            .iter()
+            .map(|p| LowParam {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                frac_bits: program.frac_bits,
+            })
+            .collect();
+        Lowering {
+            program,
+            e: Emitter::default(),
+            values: vec![None; program.nodes.len()],
+            inputs,
+            params,
+            outputs: vec![],
+            frac: program.frac_bits,
+        }
+    }
+
+    fn node(&self, v: ValueId) -> &'p Node {
+        &self.program.nodes[v]
+    }
+
+    fn get(&self, v: ValueId) -> Lowered {
+        self.values[v.index()].expect("arguments are lowered before their uses")
+    }
+
+    fn unsupported(&self, v: ValueId, why: impl Into<String>) -> CodegenError {
+        let node = self.node(v);
+        CodegenError::NoProtocol {
+            node: node.origin.clone(),
+            op: node.op.name(),
+            reason: why.into(),
+        }
+    }
+
+    /// Lowers every live node in arena (topological) order, then the outputs.
+    pub fn run(&mut self, live: &[bool]) -> Result<(), CodegenError> {
+        let embedding_ids = self.one_hot_inputs()?;
+        for (v, node) in self.program.nodes.iter() {
+            if !live[v.index()] {
+                continue;
+            }
+            self.e.source = format!("{} @ {}", node.op.name(), node.origin);
+            let lowered = if node.ty.is_secret() {
+                self.lower_secret(v, node, &embedding_ids)?
+            } else {
+                self.lower_public(node)
+            };
+            self.values[v.index()] = Some(lowered);
+        }
+        for out in &self.program.outputs {
+            let l = self.get(out.value);
+            self.outputs.push(LowOutput {
+                name: out.name.clone(),
+                reg: l.reg,
+                frac_bits: self.e.frac(l.reg),
+            });
+        }
+        Ok(())
+    }
+
+    /// Client inputs used only as embedding ids are sent as one-hot shares; returns, per input
+    /// index, the vocabulary size when that is the case.
+    fn one_hot_inputs(&mut self) -> Result<Vec<Option<usize>>, CodegenError> {
+        let mut vocab: Vec<Option<usize>> = vec![None; self.program.inputs.len()];
+        let mut other_use = vec![false; self.program.inputs.len()];
+        let input_index = |v: ValueId| match self.program.nodes[v].op {
+            Op::Input { index } => Some(index),
+            _ => None,
+        };
+        for (v, node) in self.program.nodes.iter() {
+            for (pos, &a) in node.args.iter().enumerate() {
+                let Some(index) = input_index(a) else {
+                    continue;
+                };
+                if matches!(node.op, Op::Embedding) && pos == 1 {
+                    let table_rows = self.program.nodes[node.args[0]].ty.shape[0];
+                    match vocab[index] {
+                        Some(rows) if rows != table_rows => {
+                            return Err(self.unsupported(
+                                v,
+                                "the same token ids index tables of different sizes",
+                            ))
+                        }
+                        _ => vocab[index] = Some(table_rows),
+                    }
+                } else {
+                    other_use[index] = true;
+                }
+            }
+        }
+        for (index, v) in vocab.iter_mut().enumerate() {
+            if other_use[index] {
+                *v = None;
+            }
+            if let Some(rows) = *v {
+                self.inputs[index].form = InputForm::OneHot { vocab: rows };
+            }
+        }
+        Ok(vocab)
+    }
+
+    fn lower_public(&mut self, node: &Node) -> Lowered {
+        let dst = self.e.reg(RegKind::Public, &node.ty.shape, 0);
+        let instr = match &node.op {
+            Op::Input { index } => LocalInstr::LoadInput {
+                dst,
+                input: *index as u32,
+            },
+            Op::Const { value } => {
+                let reg = self.e.constant(value.clone());
+                return Lowered { reg, secret: false };
+            }
+            op => LocalInstr::PublicOp {
+                dst,
+                op: op.clone(),
+                args: node.args.iter().map(|&a| self.get(a).reg).collect(),
+            },
+        };
+        self.e.local(instr);
+        Lowered {
+            reg: dst,
+            secret: false,
+        }
+    }
+
+    /// The public operand encoded in the ring at `frac` fraction bits.
+    fn encode(&mut self, public: Reg, frac: u32) -> Reg {
+        let shape = self.e.shape(public);
+        let dst = self.e.reg(RegKind::Ring, &shape, frac);
+        self.e.local(LocalInstr::Encode {
+            dst,
+            src: public,
+            frac_bits: frac,
+        })
+    }
+
+    /// Raises an Rss share to scale `frac` (multiplication by a power of two, no communication).
+    fn rescale(&mut self, x: Reg, frac: u32) -> Reg {
+        let have = self.e.frac(x);
+        if have == frac {
+            return x;
+        }
+        assert!(have < frac, "rescale only raises scales");
+        let shape = self.e.shape(x);
+        let dst = self.e.reg(RegKind::Rss, &shape, frac);
+        self.e.local(LocalInstr::MulInt {
+            dst,
+            a: x,
+            k: 1i64 << (frac - have),
+        })
+    }
+
+    /// A constant IR operand whose values are all integers of moderate size, if it is one.
+    fn integer_constant(&self, v: ValueId) -> Option<&'p Tensor> {
+        match &self.node(v).op {
+            Op::Const { value }
+                if value
+                    .data
+                    .iter()
+                    .all(|x| x.fract() == 0.0 && x.abs() < f64::from(1u32 << 20)) =>
+            {
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// secret x public, element-wise or matrix product. Integer constants are encoded at scale 0
+    /// so the product is exact; other public values at the program's scale, followed by a
+    /// truncation back to the larger of the two scales.
+    fn product_by_public(
+        &mut self,
+        secret: Reg,
+        public: Reg,
+        exact: bool,
+        matmul: bool,
+        secret_first: bool,
+        out_shape: &[usize],
+    ) -> Reg {
+        let ring = self.encode(public, if exact { 0 } else { self.frac });
+        let (fs, fp) = (self.e.frac(secret), self.e.frac(ring));
+        let dst = self.e.reg(RegKind::Rss, out_shape, fs + fp);
+        let (a, b) = if secret_first {
+            (secret, ring)
+        } else {
+            (ring, secret)
+        };
+        self.e.local(if matmul {
+            LocalInstr::MatMulPublic { dst, a, b }
+        } else {
+            LocalInstr::MulPublic { dst, a, b }
+        });
+        if fs.min(fp) == 0 {
+            dst
+        } else {
+            truncate(&mut self.e, dst, fs.min(fp))
+        }
+    }
+
+    fn lower_secret(
+        &mut self,
+        v: ValueId,
+        node: &'p Node,
+        one_hot: &[Option<usize>],
+    ) -> Result<Lowered, CodegenError> {
+        let shape = node.ty.shape.clone();
+        let args: Vec<Lowered> = node.args.iter().map(|&a| self.get(a)).collect();
+        let reg = match &node.op {
+            Op::Input { index } => {
+                let (reg_shape, frac) = match one_hot[*index] {
+                    Some(vocab) => {
+                        let mut s = shape.clone();
+                        s.push(vocab);
+                        (s, 0)
+                    }
+                    None => (
+                        shape.clone(),
+                        match self.inputs[*index].form {
+                            InputForm::Secret { frac_bits } => frac_bits,
+                            _ => 0,
+                        },
+                    ),
+                };
+                let dst = self.e.reg(RegKind::Rss, &reg_shape, frac);
+                self.e.local(LocalInstr::LoadInput {
+                    dst,
+                    input: *index as u32,
+                })
+            }
+            Op::Param { index } => {
+                let dst = self.e.reg(RegKind::Rss, &shape, self.frac);
+                self.e.local(LocalInstr::LoadParam {
+                    dst,
+                    param: *index as u32,
+                })
+            }
+            Op::Add | Op::Sub => {
+                let (a, b) = self.aligned_pair(&args);
+                let dst = self
+                    .e
+                    .reg(RegKind::Rss, &shape, self.e.frac(a).max(self.e.frac(b)));
+                self.e.local(if matches!(node.op, Op::Add) {
+                    LocalInstr::Add { dst, a, b }
+                } else {
+                    LocalInstr::Sub { dst, a, b }
+                })
+            }
+            Op::Mul | Op::MatMul => {
+                let matmul = matches!(node.op, Op::MatMul);
+                match (args[0].secret, args[1].secret) {
+                    (true, true) if matmul => {
+                        let (fa, fb) = (self.e.frac(args[0].reg), self.e.frac(args[1].reg));
+                        let add3 = self.e.reg(RegKind::Add3, &shape, fa + fb);
+                        self.e.local(LocalInstr::MatMulShares {
+                            dst: add3,
+                            a: args[0].reg,
+                            b: args[1].reg,
+                        });
+                        settle_product(&mut self.e, add3, fa.min(fb))
+                    }
+                    (true, true) => mul_shares(&mut self.e, args[0].reg, args[1].reg, &shape),
+                    (true, false) => {
+                        let exact = self.integer_constant(node.args[1]).is_some();
+                        self.product_by_public(
+                            args[0].reg,
+                            args[1].reg,
+                            exact,
+                            matmul,
+                            true,
+                            &shape,
+                        )
+                    }
+                    (false, true) => {
+                        let exact = self.integer_constant(node.args[0]).is_some();
+                        self.product_by_public(
+                            args[1].reg,
+                            args[0].reg,
+                            exact,
+                            matmul,
+                            false,
+                            &shape,
+                        )
+                    }
+                    (false, false) => unreachable!("secret node with public operands"),
+                }
+            }
+            Op::Div => {
+                if args[1].secret {
+                    return Err(self.unsupported(
+                        v,
+                        "division by a secret needs the Goldschmidt protocol (--mode secformer)",
+                    ));
+                }
+                // x / p = x * (1/p), the reciprocal computed in the clear.
+                let divisor_shape = self.e.shape(args[1].reg);
+                let reciprocal = self.e.reg(RegKind::Public, &divisor_shape, 0);
+                self.e.local(LocalInstr::PublicOp {
+                    dst: reciprocal,
+                    op: Op::Reciprocal,
+                    args: vec![args[1].reg],
+                });
+                self.product_by_public(args[0].reg, reciprocal, false, false, true, &shape)
+            }
+            Op::Neg => {
+                let dst = self.e.reg(RegKind::Rss, &shape, self.e.frac(args[0].reg));
+                self.e.local(LocalInstr::Neg {
+                    dst,
+                    a: args[0].reg,
+                })
+            }
+            Op::Pow { exponent } if *exponent >= 1 => {
+                let mut acc = args[0].reg;
+                for _ in 1..*exponent {
+                    acc = mul_shares(&mut self.e, acc, args[0].reg, &shape);
+                }
+                acc
+            }
+            Op::Relu => relu(&mut self.e, args[0].reg),
+            Op::Cast { to } => {
+                let from = self.e.frac(args[0].reg);
+                match to {
+                    Encoding::Fixed => self.rescale(args[0].reg, self.frac.max(from)),
+                    _ if from == 0 => args[0].reg,
+                    _ => return Err(self.unsupported(v, "casting a secret real to an integer")),
+                }
+            }
+            Op::Reshape { shape: s } => {
+                self.structural(args[0].reg, StructOp::Reshape { shape: s.clone() }, &shape)
+            }
+            Op::Transpose { perm } => self.structural(
+                args[0].reg,
+                StructOp::Transpose { perm: perm.clone() },
+                &shape,
+            ),
+            Op::Slice { axis, start, end } => self.structural(
+                args[0].reg,
+                StructOp::Slice {
+                    axis: *axis,
+                    start: *start,
+                    end: *end,
+                },
+                &shape,
+            ),
+            Op::Broadcast { shape: s } => self.structural(
+                args[0].reg,
+                StructOp::Broadcast { shape: s.clone() },
+                &shape,
+            ),
+            Op::Gather { axis } => {
+                let Op::Const { value } = &self.node(node.args[1]).op else {
+                    return Err(self.unsupported(
+                        v,
+                        "gathering secret data at indices only known at run time",
+                    ));
+                };
+                let n = self.node(node.args[0]).ty.shape[*axis] as f64;
+                let indices = value
+                    .data
+                    .iter()
+                    .map(|&i| (if i < 0.0 { i + n } else { i }) as usize)
+                    .collect();
+                self.structural(
+                    args[0].reg,
+                    StructOp::Gather {
+                        axis: *axis,
+                        indices,
+                        indices_shape: value.shape.clone(),
+                    },
+                    &shape,
+                )
+            }
+            Op::Concat { axis } => {
+                let frac = args
+                    .iter()
+                    .filter(|a| a.secret)
+                    .map(|a| self.e.frac(a.reg))
+                    .max()
+                    .unwrap_or(self.frac);
+                let mut srcs = Vec::new();
+                for a in &args {
+                    srcs.push(if a.secret {
+                        self.rescale(a.reg, frac)
+                    } else {
+                        return Err(self.unsupported(v, "concatenating public and secret values"));
+                    });
+                }
+                let dst = self.e.reg(RegKind::Rss, &shape, frac);
+                self.e.local(LocalInstr::Concat {
+                    dst,
+                    srcs,
+                    axis: *axis,
+                })
+            }
+            Op::ReduceSum { axes, keep_dims } => {
+                let dst = self.e.reg(RegKind::Rss, &shape, self.e.frac(args[0].reg));
+                self.e.local(LocalInstr::ReduceSum {
+                    dst,
+                    src: args[0].reg,
+                    axes: axes.clone(),
+                    keep_dims: *keep_dims,
+                })
+            }
+            Op::ReduceMean { axes, keep_dims } => {
+                let x = args[0].reg;
+                let sum = self.e.reg(RegKind::Rss, &shape, self.e.frac(x));
+                self.e.local(LocalInstr::ReduceSum {
+                    dst: sum,
+                    src: x,
+                    axes: axes.clone(),
+                    keep_dims: *keep_dims,
+                });
+                let count: usize = axes
+                    .iter()
+                    .map(|&a| self.node(node.args[0]).ty.shape[a])
+                    .product();
+                let inv = self
+                    .e
+                    .constant(Tensor::scalar(1.0 / count as f64, Encoding::Fixed));
+                self.product_by_public(sum, inv, false, false, true, &shape)
+            }
+            Op::Embedding => {
+                // one-hot ids (integer scale) times the table: exact, no truncation.
+                let add3 = self.e.reg(RegKind::Add3, &shape, self.e.frac(args[0].reg));
+                self.e.local(LocalInstr::MatMulShares {
+                    dst: add3,
+                    a: args[1].reg,
+                    b: args[0].reg,
+                });
+                settle_product(&mut self.e, add3, 0)
+            }
+            Op::Where => self.select(v, node, &args, &shape)?,
+            Op::Const { .. } => unreachable!("constants are public"),
+            Op::Pow { .. }
+            | Op::Sqrt
+            | Op::Reciprocal
+            | Op::Exp
+            | Op::Erf
+            | Op::Tanh
+            | Op::Gelu { .. }
+            | Op::Clip { .. }
+            | Op::Compare { .. }
+            | Op::ReduceMax { .. }
+            | Op::Softmax { .. }
+            | Op::LayerNorm { .. } => {
+                return Err(self.unsupported(
+                    v,
+                    "no protocol for this operator on secret values yet (SecFormer and PUMA \
+                     protocols are the next milestone)",
+                ))
+            }
+        };
+        Ok(Lowered { reg, secret: true })
+    }
+
+    /// The two operands of an addition as registers of a common scale (public ones encoded).
+    fn aligned_pair(&mut self, args: &[Lowered]) -> (Reg, Reg) {
+        let frac = args
+            .iter()
+            .filter(|a| a.secret)
+            .map(|a| self.e.frac(a.reg))
+            .max()
+            .expect("a secret addition has a secret operand");
+        let mut at_scale = |operand: Lowered| {
+            if operand.secret {
+                self.rescale(operand.reg, frac)
+            } else {
+                self.encode(operand.reg, frac)
+            }
+        };
+        (at_scale(args[0]), at_scale(args[1]))
+    }
+
+    fn structural(&mut self, src: Reg, op: StructOp, shape: &[usize]) -> Reg {
+        let decl = self.e.decl(src).clone();
+        let dst = self.e.reg(decl.kind, shape, decl.frac_bits);
+        self.e.local(LocalInstr::Struct { dst, src, op })
+    }
+
+    /// `cond ? a : b` with a public condition: a*cond + b*(1-cond), both products local.
+    fn select(
+        &mut self,
+        _v: ValueId,
+        node: &Node,
+        args: &[Lowered],
+        shape: &[usize],
+    ) -> Result<Reg, CodegenError> {
+        let frac = args[1..]
+            .iter()
+            .filter(|a| a.secret)
+            .map(|a| self.e.frac(a.reg))
+            .max()
+            .unwrap_or(self.frac);
+        let cond = args[0].reg;
+        let one = self.e.constant(Tensor::scalar(1.0, Encoding::Int));
+        let cond_shape = self.e.shape(cond);
+        let not_cond = self.e.reg(RegKind::Public, &cond_shape, 0);
+        self.e.local(LocalInstr::PublicOp {
+            dst: not_cond,
+            op: Op::Sub,
+            args: vec![one, cond],
+        });
+        let mut terms = Vec::new();
+        for (branch, gate) in [(args[1], cond), (args[2], not_cond)] {
+            let gate_ring = self.encode(gate, 0);
+            if branch.secret {
+                let x = self.rescale(branch.reg, frac);
+                let dst = self.e.reg(RegKind::Rss, shape, frac);
+                terms.push((
+                    self.e.local(LocalInstr::MulPublic {
+                        dst,
+                        a: x,
+                        b: gate_ring,
+                    }),
+                    true,
+                ));
+            } else {
+                let gated = self.e.reg(RegKind::Public, shape, 0);
+                self.e.local(LocalInstr::PublicOp {
+                    dst: gated,
+                    op: Op::Mul,
+                    args: vec![branch.reg, gate],
+                });
+                terms.push((self.encode(gated, frac), false));
+            }
+        }
+        let _ = node;
+        let dst = self.e.reg(RegKind::Rss, shape, frac);
+        Ok(self.e.local(LocalInstr::Add {
+            dst,
+            a: terms[0].0,
+            b: terms[1].0,
+        }))
+    }
+}

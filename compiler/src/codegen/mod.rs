@@ -1,0 +1,55 @@
+//! Codegen: lowers a verified IR program into the low-level protocol program ([`secc_ir::lir`]).
+//!
+//! Owns protocol selection per IR node ([`lower`]), the multi-step protocol compositions
+//! ([`compose`]), round batching ([`schedule`]) and the static cost report ([`cost`]).
+//! Invariant of its output: every instruction is local or exactly one communication step, every
+//! register is written once before it is read, and [`secc_ir::lir::LowProgram::predicted_cost`]
+//! is the cost the runtime measures.
+
+pub mod compose;
+pub mod cost;
+pub mod emit;
+pub mod lower;
+pub mod schedule;
+
+use secc_ir::lir::LowProgram;
+use secc_ir::Program;
+
+/// Why a program could not be lowered.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// The input uses an operator on secret values that no protocol of this mode implements.
+    #[error("ONNX node '{node}' ({op}): {reason}")]
+    NoProtocol {
+        node: String,
+        op: &'static str,
+        reason: String,
+    },
+    /// The program given to codegen is not valid IR: a compiler bug.
+    #[error("internal error: codegen received an invalid program: {0}")]
+    Invalid(#[from] secc_ir::verify::VerifyError),
+}
+
+/// Lowers and schedules `program`.
+pub fn generate(program: &Program) -> Result<LowProgram, CodegenError> {
+    let facts = secc_ir::verify::verify(program)?;
+    let mut lowering = lower::Lowering::new(program);
+    lowering.run(&facts.live)?;
+    let lower::Lowering {
+        e,
+        inputs,
+        params,
+        outputs,
+        ..
+    } = lowering;
+    let stages = schedule::schedule(&e.regs, e.instrs);
+    Ok(LowProgram {
+        frac_bits: program.frac_bits,
+        regs: e.regs,
+        consts: e.consts,
+        inputs,
+        params,
+        outputs,
+        stages,
+    })
+}

@@ -11,6 +11,8 @@ pub mod cost;
 pub mod emit;
 pub mod lower;
 pub mod schedule;
+#[cfg(test)]
+mod tests;
 
 use secc_ir::lir::LowProgram;
 use secc_ir::Program;

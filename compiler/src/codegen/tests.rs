@@ -1,0 +1,168 @@
+//! Codegen tests on hand-built IR programs: the stage structure and the exact predicted cost,
+//! derived by hand from the protocol definitions in `compose` and `ir::lir`.
+
+use super::generate;
+use secc_ir::lir::{CommInstr, InputForm, LocalInstr};
+use secc_ir::{Encoding, InputRole, Op, Program, Tensor};
+
+fn dense(relu: bool) -> Program {
+    let mut p = Program::new("dense", 16);
+    let x = p.add_input("x", InputRole::Client, vec![2, 3], Encoding::Fixed);
+    let w = p.add_param("w", vec![3, 4]);
+    let b = p.add_param("b", vec![4]);
+    let xw = p.push(Op::MatMul, vec![x, w], "/0/Gemm").unwrap();
+    let mut y = p.push(Op::Add, vec![xw, b], "/0/Gemm").unwrap();
+    if relu {
+        y = p.push(Op::Relu, vec![y], "/1/Relu").unwrap();
+    }
+    p.add_output("y", y);
+    p
+}
+
+#[test]
+fn secret_matmul_truncates_in_two_rounds_with_exact_bytes() {
+    let low = generate(&dense(false)).unwrap();
+    let cost = low.predicted_cost();
+    // 8 outputs: TruncOpen (P0<->P1 swap 8 each, P2 sends 8 + 24), TruncFinish (8 each way).
+    assert_eq!(cost.rounds, 2);
+    assert_eq!(cost.bytes_sent, [8 * 16, 8 * 16, 8 * 32]);
+    assert_eq!(low.inputs[0].form, InputForm::Secret { frac_bits: 16 });
+}
+
+#[test]
+fn relu_adds_eleven_rounds_in_sequence() {
+    let low = generate(&dense(true)).unwrap();
+    // matmul 2 + msb 8 + bit injection 2 + select 1.
+    assert_eq!(low.predicted_cost().rounds, 13);
+    let kinds: Vec<&'static str> = low
+        .stages
+        .iter()
+        .flat_map(|s| s.comm.iter())
+        .map(|c| match c {
+            CommInstr::Reshare { .. } => "reshare",
+            CommInstr::ReshareBool { .. } => "and",
+            CommInstr::TruncOpen { .. } => "open",
+            CommInstr::TruncFinish { .. } => "finish",
+        })
+        .collect();
+    // 1 carry-save AND, 1 generate AND, 5 levels with two ANDs and a last level with one.
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "and").count(),
+        1 + 1 + 5 * 2 + 1
+    );
+    assert_eq!(kinds.iter().filter(|k| **k == "open").count(), 1);
+}
+
+#[test]
+fn independent_products_share_rounds() {
+    // Three projections of the same input, as Q/K/V: still two rounds in all.
+    let mut p = Program::new("qkv", 16);
+    let x = p.add_input("x", InputRole::Client, vec![4, 8], Encoding::Fixed);
+    for name in ["q", "k", "v"] {
+        let w = p.add_param(name, vec![8, 8]);
+        let y = p.push(Op::MatMul, vec![x, w], name).unwrap();
+        p.add_output(name, y);
+    }
+    let low = generate(&p).unwrap();
+    assert_eq!(low.predicted_cost().rounds, 2);
+    assert_eq!(low.stages[0].comm.len(), 3);
+}
+
+#[test]
+fn integer_constants_multiply_without_truncation() {
+    let mut p = Program::new("scale", 16);
+    let x = p.add_input("x", InputRole::Client, vec![5], Encoding::Fixed);
+    let three = p
+        .push(
+            Op::Const {
+                value: Tensor::scalar(3.0, Encoding::Fixed),
+            },
+            vec![],
+            "c",
+        )
+        .unwrap();
+    let half = p
+        .push(
+            Op::Const {
+                value: Tensor::scalar(0.5, Encoding::Fixed),
+            },
+            vec![],
+            "h",
+        )
+        .unwrap();
+    let y = p.push(Op::Mul, vec![x, three], "m3").unwrap();
+    let z = p.push(Op::Mul, vec![y, half], "mh").unwrap();
+    p.add_output("z", z);
+    let low = generate(&p).unwrap();
+    // Only the multiplication by 0.5 needs a truncation (two rounds).
+    assert_eq!(low.predicted_cost().rounds, 2);
+    let trunc_sources: Vec<&String> = low
+        .stages
+        .iter()
+        .flat_map(|s| s.comm_sources.iter())
+        .collect();
+    assert!(trunc_sources.iter().all(|s| s.ends_with("@ mh")));
+}
+
+#[test]
+fn token_ids_become_one_hot_inputs_and_embeddings_need_one_reshare() {
+    let mut p = Program::new("embed", 16);
+    let ids = p.add_input("input_ids", InputRole::Client, vec![1, 6], Encoding::Int);
+    let table = p.add_param("word_embeddings", vec![50, 8]);
+    let e = p
+        .push(Op::Embedding, vec![table, ids], "/embeddings/Gather")
+        .unwrap();
+    p.add_output("e", e);
+    let low = generate(&p).unwrap();
+    assert_eq!(low.inputs[0].form, InputForm::OneHot { vocab: 50 });
+    let cost = low.predicted_cost();
+    assert_eq!(cost.rounds, 1);
+    assert_eq!(cost.bytes_sent, [6 * 8 * 8; 3]);
+    let loads_one_hot = low.stages[0].local.iter().any(|i| {
+        matches!(i, LocalInstr::LoadInput { dst, .. } if low.regs[dst.0 as usize].shape == vec![1, 6, 50])
+    });
+    assert!(loads_one_hot);
+}
+
+#[test]
+fn secret_division_is_refused_naming_the_node() {
+    let mut p = Program::new("div", 16);
+    let x = p.add_input("x", InputRole::Client, vec![2], Encoding::Fixed);
+    let y = p.add_param("y", vec![2]);
+    let d = p.push(Op::Div, vec![x, y], "/layer/Div_7").unwrap();
+    p.add_output("d", d);
+    let err = generate(&p).unwrap_err().to_string();
+    assert!(err.contains("/layer/Div_7") && err.contains("div"), "{err}");
+}
+
+#[test]
+fn every_register_is_written_before_it_is_read() {
+    let low = generate(&dense(true)).unwrap();
+    let mut written = vec![false; low.regs.len()];
+    for stage in &low.stages {
+        for local in &stage.local {
+            for r in local.reads() {
+                assert!(
+                    written[r.0 as usize],
+                    "{local:?} reads {r:?} before it is written"
+                );
+            }
+            assert!(!std::mem::replace(
+                &mut written[local.dst().0 as usize],
+                true
+            ));
+        }
+        for step in &stage.comm {
+            assert!(written[step.src().0 as usize]);
+        }
+        for step in &stage.comm {
+            assert!(!std::mem::replace(
+                &mut written[step.dst().0 as usize],
+                true
+            ));
+        }
+    }
+    for out in &low.outputs {
+        assert!(written[out.reg.0 as usize]);
+    }
+}

@@ -119,7 +119,6 @@ fn eval_node(
     op: &Op,
     a: &[&ArrayD<f64>],
 ) -> Result<ArrayD<f64>, String> {
-    let map = |f: fn(f64) -> f64| a[0].mapv(f);
     Ok(match op {
         Op::Input { index } => {
             let decl = &program.inputs[*index];
@@ -137,6 +136,31 @@ fn eval_node(
                 ));
             }
             tensor_array(&t.shape, &t.data)
+        }
+        _ => eval_op(op, a)?,
+    })
+}
+
+/// Evaluates one operator that is not a source (`Input`, `Param`) on f64 arguments. The
+/// arguments are checked against the operator's typing rule first, so a misshaped call returns
+/// an error instead of panicking (the runtime evaluates public arithmetic with this).
+pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
+    let types: Vec<crate::types::ValueType> = a
+        .iter()
+        .map(|x| {
+            crate::types::ValueType::new(
+                x.shape().to_vec(),
+                crate::types::Visibility::Public,
+                crate::types::Encoding::Fixed,
+            )
+        })
+        .collect();
+    let type_refs: Vec<&crate::types::ValueType> = types.iter().collect();
+    let expected = op.infer(&type_refs)?;
+    let map = |f: fn(f64) -> f64| a[0].mapv(f);
+    let out = match op {
+        Op::Input { .. } | Op::Param { .. } => {
+            return Err("source operators have no per-op evaluation".into())
         }
         Op::Const { value } => tensor_array(&value.shape, &value.data),
         Op::Add => a[0] + a[1],
@@ -252,7 +276,16 @@ fn eval_node(
             }
             out
         }
-    })
+    };
+    if out.shape() != expected.shape.as_slice() {
+        return Err(format!(
+            "{} evaluated to shape {:?}, its typing rule gives {:?}",
+            op.name(),
+            out.shape(),
+            expected.shape
+        ));
+    }
+    Ok(out)
 }
 
 /// 0.5 x (1 + erf(x / sqrt 2)).

@@ -9,6 +9,7 @@
 //! and every node's type is the one [`op::Op::infer`] gives (checked by [`verify::verify`]).
 
 pub mod arena;
+pub mod bytecode;
 pub mod dot;
 pub mod fixed;
 pub mod interp;

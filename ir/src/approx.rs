@@ -1,0 +1,217 @@
+//! The real-valued definitions of the MPC-friendly approximations (SecFormer and PUMA), shared by
+//! the plaintext interpreter (which must compute exactly what the protocols approximate) and by
+//! the compiler (which derives deflation constants and iteration counts from value ranges).
+//!
+//! Everything here is plain f64 arithmetic; the protocols in codegen evaluate the same formulas
+//! on shares, step for step.
+
+/// Sine terms in SecFormer's Fourier series for erf.
+pub const FOURIER_TERMS: usize = 7;
+
+/// Period of the Fourier series in units of the GeLU input x. A power of two, so that a mask
+/// uniform modulo the period (in fixed point, 2^(log2(period) + F) ring units) hides the input
+/// perfectly.
+pub const FOURIER_PERIOD: f64 = 16.0;
+
+/// Beyond |x| > GELU_CUT the GeLU is 0 or x: erf(x / sqrt 2) is within 4e-4 of its limit there
+/// (SecFormer cuts erf at |z| = 2.5, i.e. |x| = 2.5 sqrt 2).
+pub const GELU_CUT: f64 = 2.5 * std::f64::consts::SQRT_2;
+
+/// Least-squares fit of erf(x / sqrt 2) on [-GELU_CUT, GELU_CUT] by
+/// sum_{m=1..7} b_m sin(2 pi m x / FOURIER_PERIOD). Deterministic: a fixed grid and a dense
+/// normal-equation solve.
+pub fn fourier_erf_coefficients() -> [f64; FOURIER_TERMS] {
+    let n = 2001;
+    let mut ata = [[0.0f64; FOURIER_TERMS]; FOURIER_TERMS];
+    let mut atb = [0.0f64; FOURIER_TERMS];
+    for i in 0..n {
+        let x = -GELU_CUT + 2.0 * GELU_CUT * i as f64 / (n - 1) as f64;
+        let basis = fourier_basis(x);
+        let target = libm::erf(x / std::f64::consts::SQRT_2);
+        for r in 0..FOURIER_TERMS {
+            atb[r] += basis[r] * target;
+            for c in 0..FOURIER_TERMS {
+                ata[r][c] += basis[r] * basis[c];
+            }
+        }
+    }
+    solve(ata, atb)
+}
+
+/// sin(2 pi m x / P) for m = 1..7.
+pub fn fourier_basis(x: f64) -> [f64; FOURIER_TERMS] {
+    let w = 2.0 * std::f64::consts::PI / FOURIER_PERIOD;
+    std::array::from_fn(|m| ((m + 1) as f64 * w * x).sin())
+}
+
+/// Gaussian elimination with partial pivoting on a small dense system.
+fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> [f64; N] {
+    for col in 0..N {
+        let pivot = (col..N)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .expect("non-empty");
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..N {
+            let f = a[row][col] / a[col][col];
+            for k in col..N {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = [0.0; N];
+    for row in (0..N).rev() {
+        let s: f64 = (row + 1..N).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    x
+}
+
+/// SecFormer's GeLU: 0 below -GELU_CUT, x above GELU_CUT, 0.5 x (1 + F(x)) between, with F the
+/// Fourier series of erf(x / sqrt 2).
+pub fn sec_gelu(x: f64, coefficients: &[f64; FOURIER_TERMS]) -> f64 {
+    if x < -GELU_CUT {
+        0.0
+    } else if x > GELU_CUT {
+        x
+    } else {
+        let f: f64 = fourier_basis(x)
+            .iter()
+            .zip(coefficients)
+            .map(|(s, b)| s * b)
+            .sum();
+        0.5 * x * (1.0 + f)
+    }
+}
+
+/// Goldschmidt reciprocal of `x` after dividing it by the public `deflation`, from the start 1:
+/// with a = x / deflation, y = prod_k (1 + e^(2^k)) for e = 1 - a, i.e. y <- y (2 - a y) in
+/// product form; returns y / deflation. Converges for 0 < a < 2.
+pub fn goldschmidt_reciprocal(x: f64, deflation: f64, iterations: u32) -> f64 {
+    let a = x / deflation;
+    let mut e = 1.0 - a;
+    let mut y = 1.0;
+    for _ in 0..iterations {
+        y *= 1.0 + e;
+        e *= e;
+    }
+    y / deflation
+}
+
+/// Goldschmidt inverse square root of `x` after dividing it by the public `deflation`, from the
+/// start 1: b <- b r^2, y <- y r with r = (3 - b) / 2; returns y / sqrt(deflation).
+/// Converges for 0 < x / deflation < 3.
+pub fn goldschmidt_rsqrt(x: f64, deflation: f64, iterations: u32) -> f64 {
+    let mut b = x / deflation;
+    let mut y = 1.0;
+    for _ in 0..iterations {
+        let r = (3.0 - b) / 2.0;
+        b *= r * r;
+        y *= r;
+    }
+    y / deflation.sqrt()
+}
+
+/// Iterations the Goldschmidt reciprocal needs so that the relative error is below `tolerance`
+/// for every deflated input in [lo, hi] (0 < lo <= hi < 2): the error after k iterations is
+/// e^(2^k) with e = max |1 - a|.
+pub fn reciprocal_iterations(lo: f64, hi: f64, tolerance: f64) -> Option<u32> {
+    let e = (1.0 - lo).abs().max((1.0 - hi).abs());
+    if e >= 1.0 {
+        return None;
+    }
+    (0..40).find(|&k| e.powf(2f64.powi(k as i32)) <= tolerance)
+}
+
+/// Iterations the Goldschmidt inverse square root needs for relative error below `tolerance` on
+/// deflated inputs in [lo, hi] (0 < lo <= hi < 3), found by running the iteration on both ends
+/// (the error is monotone in the distance from 1 on each side).
+pub fn rsqrt_iterations(lo: f64, hi: f64, tolerance: f64) -> Option<u32> {
+    if lo <= 0.0 || hi >= 3.0 {
+        return None;
+    }
+    (0..60).find(|&k| {
+        [lo, hi].iter().all(|&a| {
+            let got = goldschmidt_rsqrt(a, 1.0, k);
+            (got * a.sqrt() - 1.0).abs() <= tolerance
+        })
+    })
+}
+
+/// PUMA's GeLU (four segments; coefficients from the PUMA paper, brief §4).
+pub fn puma_gelu(x: f64) -> f64 {
+    if x < -4.0 {
+        0.0
+    } else if x < -1.95 {
+        let (x2, x3) = (x * x, x * x * x);
+        -0.011034134030615728 * x3 - 0.11807612951181953 * x2 - 0.42226581151983866 * x
+            - 0.5054031199708174
+    } else if x <= 3.0 {
+        let (x2, x4, x6) = (x * x, x.powi(4), x.powi(6));
+        0.0018067462606141187 * x6 - 0.037688200365904236 * x4 + 0.3603292692789629 * x2
+            + 0.5 * x
+            + 0.008526321541038084
+    } else {
+        x
+    }
+}
+
+/// PUMA's exponential for non-positive inputs: (1 + x / 2^t)^(2^t) with t = 5, zero below -14.
+pub fn puma_exp(x: f64) -> f64 {
+    if x < -14.0 {
+        0.0
+    } else {
+        (1.0 + x / 32.0).powi(32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::gelu_erf;
+
+    #[test]
+    fn fourier_gelu_is_close_to_the_exact_gelu_everywhere() {
+        let b = fourier_erf_coefficients();
+        let worst = (-8000..=8000)
+            .map(|i| i as f64 / 1000.0)
+            .map(|x| (sec_gelu(x, &b) - gelu_erf(x)).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 5e-3, "max |SecGelu - GeLU| = {worst}");
+    }
+
+    #[test]
+    fn goldschmidt_reciprocal_converges_on_its_range() {
+        let k = reciprocal_iterations(0.05, 1.95, 1e-6).unwrap();
+        for &x in &[0.05, 0.3, 1.0, 1.7, 1.95] {
+            let got = goldschmidt_reciprocal(x, 1.0, k);
+            assert!((got * x - 1.0).abs() < 1e-6, "1/{x}: {got} after {k} iterations");
+        }
+        // With deflation the same iterations cover a wide range of raw inputs.
+        let got = goldschmidt_reciprocal(700.0, 1000.0, k);
+        assert!((got * 700.0 - 1.0).abs() < 1e-6);
+        assert!(reciprocal_iterations(0.0, 1.0, 1e-6).is_none());
+    }
+
+    #[test]
+    fn goldschmidt_rsqrt_converges_on_its_range() {
+        let k = rsqrt_iterations(0.01, 2.5, 1e-5).unwrap();
+        for &x in &[0.01, 0.1, 1.0, 2.0, 2.5] {
+            let got = goldschmidt_rsqrt(x, 1.0, k);
+            assert!((got * x.sqrt() - 1.0).abs() < 1e-5, "rsqrt({x}) = {got} after {k}");
+        }
+        let got = goldschmidt_rsqrt(40.0, 50.0, k);
+        assert!((got * 40f64.sqrt() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn puma_pieces_are_continuous_enough_and_close_to_gelu() {
+        for i in -600..=600 {
+            let x = i as f64 / 100.0;
+            assert!((puma_gelu(x) - gelu_erf(x)).abs() < 2e-2, "x = {x}");
+        }
+        assert!((puma_exp(-1.0) - (-1f64).exp()).abs() < 1e-2);
+        assert_eq!(puma_exp(-15.0), 0.0);
+    }
+}

@@ -147,11 +147,18 @@ fn eval_node(
 pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
     let types: Vec<crate::types::ValueType> = a
         .iter()
-        .map(|x| {
+        .enumerate()
+        .map(|(i, x)| {
+            // Embedding ids are integers by its typing rule; everything else checks as fixed.
+            let encoding = if matches!(op, Op::Embedding) && i == 1 {
+                crate::types::Encoding::Int
+            } else {
+                crate::types::Encoding::Fixed
+            };
             crate::types::ValueType::new(
                 x.shape().to_vec(),
                 crate::types::Visibility::Public,
-                crate::types::Encoding::Fixed,
+                encoding,
             )
         })
         .collect();

@@ -1,0 +1,110 @@
+//! What `secc inspect --stats` reports: op counts by kind, parameters, inputs and outputs with
+//! their shapes, the abstract cost summed over the program, and where each kind of op came from.
+//! Rounds and bytes are left out until codegen exists.
+
+use secc_ir::op::AbstractCost;
+use secc_ir::{Program, ValueType};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+fn ty_json(ty: &ValueType) -> Value {
+    json!({"shape": ty.shape, "visibility": ty.visibility.to_string(), "encoding": ty.encoding.to_string()})
+}
+
+/// Abstract cost summed over all nodes.
+pub fn total_cost(program: &Program) -> AbstractCost {
+    let mut total = AbstractCost::default();
+    for (_, node) in program.nodes.iter() {
+        let args: Vec<&ValueType> = node.args.iter().map(|&a| program.ty(a)).collect();
+        let c = node.op.cost(&args, &node.ty);
+        total.secret_products += c.secret_products;
+        total.product_outputs += c.product_outputs;
+        total.nonlinear_elements += c.nonlinear_elements;
+    }
+    total
+}
+
+fn op_counts(program: &Program) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for (_, node) in program.nodes.iter() {
+        *counts.entry(node.op.name()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The `--stats --json` object.
+pub fn to_json(program: &Program) -> Value {
+    let cost = total_cost(program);
+    let mut origins: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (_, node) in program.nodes.iter() {
+        origins
+            .entry(node.op.name())
+            .or_default()
+            .push(&node.origin);
+    }
+    json!({
+        "program": program.name,
+        "frac_bits": program.frac_bits,
+        "nodes": program.nodes.len(),
+        "ops": op_counts(program),
+        "params": {
+            "count": program.params.len(),
+            "elements": program.param_elements(),
+            "tensors": program.params.iter().map(|p| json!({"name": p.name, "shape": p.shape})).collect::<Vec<_>>(),
+        },
+        "inputs": program.inputs.iter().map(|i| {
+            let mut v = ty_json(&i.ty);
+            v["name"] = json!(i.name);
+            v["role"] = json!(format!("{:?}", i.role));
+            v
+        }).collect::<Vec<_>>(),
+        "outputs": program.outputs.iter().map(|o| {
+            let mut v = ty_json(program.ty(o.value));
+            v["name"] = json!(o.name);
+            v
+        }).collect::<Vec<_>>(),
+        "cost": {
+            "secret_products": cost.secret_products,
+            "product_outputs": cost.product_outputs,
+            "nonlinear_elements": cost.nonlinear_elements,
+        },
+        "origins": origins,
+    })
+}
+
+/// The human-readable summary (also printed by `secc compile` on stderr).
+pub fn summary(program: &Program) -> String {
+    let mut s = String::new();
+    let cost = total_cost(program);
+    let _ = writeln!(
+        s,
+        "program '{}': {} nodes, frac_bits {}",
+        program.name,
+        program.nodes.len(),
+        program.frac_bits
+    );
+    for i in &program.inputs {
+        let _ = writeln!(s, "  input  {:<24} {} ({:?})", i.name, i.ty, i.role);
+    }
+    for o in &program.outputs {
+        let _ = writeln!(s, "  output {:<24} {}", o.name, program.ty(o.value));
+    }
+    let _ = writeln!(
+        s,
+        "  params: {} tensors, {} elements",
+        program.params.len(),
+        program.param_elements()
+    );
+    let counts: Vec<String> = op_counts(program)
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(s, "  ops: {}", counts.join(", "));
+    let _ = writeln!(
+        s,
+        "  abstract cost: {} secret products, {} product outputs, {} non-linear elements",
+        cost.secret_products, cost.product_outputs, cost.nonlinear_elements
+    );
+    s
+}

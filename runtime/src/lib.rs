@@ -1,2 +1,28 @@
 //! secc's three-party runtime.
+//!
+//! Owns: ring tensors ([`ring`]), pairwise and private PRG streams ([`prg`]), what a party holds
+//! in a register ([`share`]), the protocols ([`protocols`]), the per-party interpreter
+//! ([`engine`]), the client ([`client`]) and model owner ([`owner`]) roles, transports
+//! ([`net`]), whole local runs ([`local`]) and a builder of small programs ([`builder`]).
+//!
+//! The party code path never receives another party's share or a plaintext secret: a party's
+//! inputs are its two components from the client and the model owner, and what it receives from
+//! its peers is masked as each protocol's documentation explains (see docs/protocols.md).
+
+pub mod builder;
+pub mod client;
+pub mod engine;
+pub mod error;
+pub mod local;
 pub mod net;
+pub mod owner;
+pub mod prg;
+pub mod protocols;
+pub mod ring;
+pub mod share;
+
+pub use client::{collect_outputs, share_inputs, OutputValue};
+pub use engine::{run_party, PartyReport};
+pub use error::RuntimeError;
+pub use local::{run_local, run_local_with, run_with_transports, LocalOptions, RunReport};
+pub use owner::{share_weights, ParamShare, PartyParams};

@@ -11,6 +11,7 @@
 
 pub mod builder;
 pub mod client;
+pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod local;

@@ -1,0 +1,347 @@
+//! Deployments: one `secc-party` process per machine, a client elsewhere, talking over TCP.
+//!
+//! Owns the deployment's files and sessions:
+//! - [`config`]: `parties.toml` (addresses and timeouts).
+//! - The model owner's step, [`write_deployment`]: from the owner's program file (with weights)
+//!   it writes the parties' program file (the same program, no weights) and one share file per
+//!   party. Each party's machine receives the program file and its own share file only.
+//! - [`load_party_files`]: a party's program and share file, checked to belong together.
+//! - [`run_deployed_party`]: what `secc-party` does; [`run_client`]: what `secc client` does.
+//!
+//! Invariants: a party never loads a program file that carries plaintext weights, nor a share
+//! file made for another party or another program (the program hash says which); files are
+//! written atomically (temporary file, then rename) and a failed multi-file write removes what
+//! it had written; every wait is bounded by the configuration's timeouts. After the output
+//! components, each party sends the client its counters ([`PartyCounters`]: public numbers
+//! fixed by the program), so the client can report rounds and bytes of the whole run.
+
+pub mod config;
+
+pub use config::DeployConfig;
+
+use crate::client::{collect_outputs, share_inputs, OutputValue};
+use crate::engine::{run_party, PartyReport};
+use crate::error::RuntimeError;
+use crate::net::tcp::{bind_party, TcpTransport};
+use crate::net::{endpoint_name, NetError, Transport, CLIENT};
+use crate::owner::{share_weights, ParamShare, PartyParams};
+use ndarray::ArrayD;
+use secc_ir::bytecode::{self, Container, FileError, PartyShares, ProgramHash};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Longest wait for the last queued messages to leave when a session ends.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a deployment step failed; every variant names the file or the peer at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Files that do not belong together (wrong party, other program, weights present).
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Where the model owner's files go, conventionally beside the owner's `model.secc`:
+/// `model.party.secc` and `model.p0.shares`, `model.p1.shares`, `model.p2.shares`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentFiles {
+    /// The program without weights, for all three parties and the client.
+    pub program: PathBuf,
+    /// Party i's share file, for party i only.
+    pub shares: [PathBuf; 3],
+}
+
+impl DeploymentFiles {
+    /// The conventional names beside the owner's program file.
+    pub fn beside(owner_program: &Path) -> Self {
+        let stem = owner_program
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let at = |name: String| owner_program.with_file_name(name);
+        DeploymentFiles {
+            program: at(format!("{stem}.party.secc")),
+            shares: [0, 1, 2].map(|i| at(format!("{stem}.p{i}.shares"))),
+        }
+    }
+}
+
+/// The model owner's step (`secc share`): splits the container's weights into three share sets
+/// and writes the parties' program file and the three share files. The weights never leave this
+/// process except as shares; each share file alone is uniformly random.
+pub fn write_deployment(container: &Container, files: &DeploymentFiles) -> Result<(), DeployError> {
+    let weights = container.weights.as_ref().ok_or_else(|| {
+        DeployError::Mismatch(
+            "the program file carries no weights to share (give the model owner's copy, \
+             as written by `secc compile`)"
+                .into(),
+        )
+    })?;
+    let sets = share_weights(&container.low, &weights.tensors)?;
+    let hash = container.program_hash();
+    let mut written: Vec<&Path> = Vec::new();
+    let result = (|| {
+        bytecode::write_program(&files.program, &container.without_weights())?;
+        written.push(&files.program);
+        for (set, path) in sets.iter().zip(&files.shares) {
+            bytecode::write_shares(path, &to_share_file(container, hash, set))?;
+            written.push(path);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        // A deployment with some files missing is unusable; leave none behind.
+        for path in written {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    result
+}
+
+fn to_share_file(container: &Container, hash: ProgramHash, set: &PartyParams) -> PartyShares {
+    PartyShares {
+        program_hash: hash,
+        party: set.party as u8,
+        params: container
+            .low
+            .params
+            .iter()
+            .zip(&set.params)
+            .map(|(decl, share)| bytecode::ParamShare {
+                name: decl.name.clone(),
+                shape: share.shape.clone(),
+                components: [share.first.clone(), share.second.clone()],
+            })
+            .collect(),
+    }
+}
+
+/// A party's program and its shares of the parameters.
+pub struct PartyFiles {
+    pub program: Container,
+    pub params: PartyParams,
+}
+
+/// Loads party `party`'s files and checks that they belong together: the program carries no
+/// weights, the share file is this party's and was made for this program, and it holds one
+/// share of the declared shape for every parameter.
+pub fn load_party_files(
+    party: usize,
+    program_path: &Path,
+    shares_path: &Path,
+) -> Result<PartyFiles, DeployError> {
+    let program = bytecode::read_program(program_path)?;
+    if program.weights.is_some() {
+        return Err(DeployError::Mismatch(format!(
+            "{}: this is the model owner's copy with plaintext weights; a party must never hold \
+             them. Run `secc share` on it and give each party the program file without weights \
+             and its own share file",
+            program_path.display()
+        )));
+    }
+    let shares = bytecode::read_shares(shares_path)?;
+    let (program_name, shares_name) = (program_path.display(), shares_path.display());
+    if usize::from(shares.party) != party {
+        return Err(DeployError::Mismatch(format!(
+            "{shares_name} holds the shares of party P{}, not of P{party}",
+            shares.party
+        )));
+    }
+    let hash = program.program_hash();
+    if shares.program_hash != hash {
+        return Err(DeployError::Mismatch(format!(
+            "{shares_name} was made for another program (hash {}...) than {program_name} \
+             (hash {}...)",
+            shares.program_hash.short(),
+            hash.short()
+        )));
+    }
+    let declared = &program.low.params;
+    if shares.params.len() != declared.len() {
+        return Err(DeployError::Mismatch(format!(
+            "{shares_name} holds {} parameters, {program_name} declares {}",
+            shares.params.len(),
+            declared.len()
+        )));
+    }
+    let mut params = Vec::with_capacity(declared.len());
+    for (decl, share) in declared.iter().zip(shares.params) {
+        if decl.name != share.name || decl.shape != share.shape {
+            return Err(DeployError::Mismatch(format!(
+                "{shares_name}: parameter {:?} {:?} where {program_name} declares {:?} {:?}",
+                share.name, share.shape, decl.name, decl.shape
+            )));
+        }
+        let [first, second] = share.components;
+        params.push(ParamShare {
+            shape: share.shape,
+            first,
+            second,
+        });
+    }
+    Ok(PartyFiles {
+        program,
+        params: PartyParams { party, params },
+    })
+}
+
+/// A party's counters as sent to the client after the outputs (all public: fixed by the
+/// program, or wall time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartyCounters {
+    pub rounds: u64,
+    /// Bytes sent to the other parties during the stages.
+    pub bytes_sent: u64,
+    pub messages_sent: u64,
+    /// Bytes sent to the other parties while agreeing on seeds.
+    pub setup_bytes_sent: u64,
+    /// Bytes sent to the client (output components).
+    pub client_bytes_sent: u64,
+    pub wall: Duration,
+}
+
+impl PartyCounters {
+    fn from_report(report: &PartyReport) -> Self {
+        PartyCounters {
+            rounds: report.rounds,
+            bytes_sent: report.bytes_sent,
+            messages_sent: report.messages_sent,
+            setup_bytes_sent: report.setup_bytes_sent,
+            client_bytes_sent: report.client_bytes_sent,
+            wall: report.wall,
+        }
+    }
+
+    fn to_bytes(self) -> Vec<u8> {
+        let micros = u64::try_from(self.wall.as_micros()).unwrap_or(u64::MAX);
+        [
+            self.rounds,
+            self.bytes_sent,
+            self.messages_sent,
+            self.setup_bytes_sent,
+            self.client_bytes_sent,
+            micros,
+        ]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
+    }
+
+    fn from_bytes(bytes: &[u8], party: usize) -> Result<Self, NetError> {
+        let words: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        match words[..] {
+            [rounds, bytes_sent, messages_sent, setup_bytes_sent, client_bytes_sent, micros]
+                if bytes.len() == 48 =>
+            {
+                Ok(PartyCounters {
+                    rounds,
+                    bytes_sent,
+                    messages_sent,
+                    setup_bytes_sent,
+                    client_bytes_sent,
+                    wall: Duration::from_micros(micros),
+                })
+            }
+            _ => Err(NetError::Size {
+                peer: endpoint_name(party),
+                got: bytes.len(),
+                expected: 48,
+            }),
+        }
+    }
+}
+
+/// What `secc-party` does: loads and checks its files, binds its address, connects to its peers
+/// and the client (handshake with the program hash), runs the program (seed agreement, input
+/// shares, stages, output components), sends its counters to the client and flushes.
+pub fn run_deployed_party(
+    party: usize,
+    config: &DeployConfig,
+    program_path: &Path,
+    shares_path: &Path,
+) -> Result<PartyReport, DeployError> {
+    if party > 2 {
+        return Err(DeployError::Mismatch(format!(
+            "party id {party} is not 0, 1 or 2"
+        )));
+    }
+    let files = load_party_files(party, program_path, shares_path)?;
+    let tcp = config.tcp();
+    let listener = bind_party(party, &tcp)?;
+    let mut transport =
+        TcpTransport::connect_party(party, listener, &tcp, files.program.program_hash())?;
+    let report = run_party(party, &files.program.low, &files.params, &mut transport)?;
+    transport.send(CLIENT, PartyCounters::from_report(&report).to_bytes())?;
+    transport.finish(FLUSH_TIMEOUT)?;
+    Ok(report)
+}
+
+/// What the client of a deployment gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRun {
+    /// The reconstructed outputs, in program order.
+    pub outputs: Vec<OutputValue>,
+    /// Each party's counters (index = party).
+    pub parties: [PartyCounters; 3],
+    /// Bytes the client sent (its input shares).
+    pub client_bytes_sent: u64,
+    pub wall: Duration,
+}
+
+/// The client of a deployment (`secc client`): connects to the three parties of `config`,
+/// secret-shares `inputs` (by input name, each of the program's declared shape), and alone
+/// reconstructs the outputs. `program` is the parties' program file (weights, if present, are
+/// ignored and never sent).
+///
+/// ```no_run
+/// use secc_runtime::deploy::{run_client, DeployConfig};
+/// use std::collections::HashMap;
+/// use std::path::Path;
+///
+/// let config = DeployConfig::load(Path::new("parties.toml"))?;
+/// let program = secc_ir::bytecode::read_program(Path::new("model.party.secc"))?;
+/// let x = ndarray::ArrayD::from_shape_vec(vec![1, 4], vec![0.5, -1.0, 2.0, 0.0])?;
+/// let run = run_client(&config, &program, &HashMap::from([("x".to_string(), x)]))?;
+/// for out in &run.outputs {
+///     println!("{} {:?}: {:?}", out.name, out.shape, out.data);
+/// }
+/// println!("rounds {}, P0 sent {} bytes", run.parties[0].rounds, run.parties[0].bytes_sent);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_client(
+    config: &DeployConfig,
+    program: &Container,
+    inputs: &HashMap<String, ArrayD<f64>>,
+) -> Result<ClientRun, DeployError> {
+    let start = Instant::now();
+    let mut transport = TcpTransport::connect_client(&config.tcp(), program.program_hash())?;
+    let client_bytes_sent = share_inputs(&mut transport, &program.low, inputs)?;
+    let outputs = collect_outputs(&mut transport, &program.low)?;
+    let mut parties = [PartyCounters::default(); 3];
+    for (party, counters) in parties.iter_mut().enumerate() {
+        let bytes = transport.recv(party)?;
+        *counters = PartyCounters::from_bytes(&bytes, party)?;
+    }
+    transport.finish(FLUSH_TIMEOUT)?;
+    Ok(ClientRun {
+        outputs,
+        parties,
+        client_bytes_sent,
+        wall: start.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+use super::*;
+use crate::builder::ProgramBuilder;
+use secc_ir::lir::{CommInstr, InputForm, LocalInstr, RegKind};
+use secc_ir::{Encoding, Program, Tensor, Weights};
+use std::net::TcpListener;
+use std::thread;
+
+/// y = x * w + x for a secret input x and a secret parameter w, both 2 x 3: one product with
+/// truncation (two rounds) and local additions.
+fn container() -> Container {
+    let mut b = ProgramBuilder::new(16);
+    let x = b.input("x", &[2, 3], InputForm::Secret { frac_bits: 16 });
+    let w = b.param("w", &[2, 3], 16);
+    let product = b.reg(RegKind::Add3, &[2, 3], 32);
+    b.local(LocalInstr::MulShares {
+        dst: product,
+        a: x,
+        b: w,
+    });
+    let pending = b.reg(RegKind::Pending, &[2, 3], 16);
+    b.comm(CommInstr::TruncOpen {
+        dst: pending,
+        src: product,
+        shift: 16,
+    });
+    b.close_stage();
+    let truncated = b.reg(RegKind::Rss, &[2, 3], 16);
+    b.comm(CommInstr::TruncFinish {
+        dst: truncated,
+        src: pending,
+    });
+    let y = b.reg(RegKind::Rss, &[2, 3], 16);
+    b.local(LocalInstr::Add {
+        dst: y,
+        a: truncated,
+        b: x,
+    });
+    b.output("y", y);
+    Container {
+        program: Program::new("deploy-test", 16),
+        low: b.finish(),
+        weights: Some(Weights {
+            tensors: vec![Tensor::new(
+                vec![2, 3],
+                Encoding::Fixed,
+                vec![0.5, -1.5, 2.0, 0.0, 3.25, -0.125],
+            )],
+        }),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("secc-deploy-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn deployed(name: &str) -> (PathBuf, DeploymentFiles) {
+    let dir = temp_dir(name);
+    let files = DeploymentFiles::beside(&dir.join("model.secc"));
+    write_deployment(&container(), &files).unwrap();
+    (dir, files)
+}
+
+#[test]
+fn conventional_names_sit_beside_the_owner_file() {
+    let files = DeploymentFiles::beside(Path::new("/m/bert.secc"));
+    assert_eq!(files.program, Path::new("/m/bert.party.secc"));
+    assert_eq!(files.shares[2], Path::new("/m/bert.p2.shares"));
+}
+
+#[test]
+fn each_party_loads_its_own_files_and_never_the_weights() {
+    let (dir, files) = deployed("load");
+    let c = container();
+    let mut reconstructed = vec![0u64; 6];
+    for party in 0..3 {
+        let loaded = load_party_files(party, &files.program, &files.shares[party]).unwrap();
+        assert_eq!(loaded.program.weights, None);
+        assert_eq!(loaded.program.program_hash(), c.program_hash());
+        assert_eq!(loaded.params.party, party);
+        // Component 0 of party i is x_i: summing them gives the encoded weights back.
+        for (sum, &x) in reconstructed.iter_mut().zip(&loaded.params.params[0].first) {
+            *sum = sum.wrapping_add(x);
+        }
+    }
+    let expected: Vec<u64> = c.weights.as_ref().unwrap().tensors[0]
+        .data
+        .iter()
+        .map(|&v| secc_ir::fixed::encode(v, 16))
+        .collect();
+    assert_eq!(reconstructed, expected);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn mismatched_files_are_refused_naming_them() {
+    let (dir, files) = deployed("mismatch");
+    let owner_copy = dir.join("model.secc");
+    bytecode::write_program(&owner_copy, &container()).unwrap();
+    let err = |r: Result<PartyFiles, DeployError>| r.err().expect("must fail").to_string();
+
+    let e = err(load_party_files(0, &owner_copy, &files.shares[0]));
+    assert!(
+        e.contains("model.secc") && e.contains("plaintext weights"),
+        "{e}"
+    );
+
+    let e = err(load_party_files(1, &files.program, &files.shares[0]));
+    assert!(
+        e.contains("model.p0.shares holds the shares of party P0, not of P1"),
+        "{e}"
+    );
+
+    let mut other = container();
+    other.low.stages[0].comm_sources = vec!["something else".into()];
+    let other_files = DeploymentFiles::beside(&dir.join("other.secc"));
+    write_deployment(&other, &other_files).unwrap();
+    let e = err(load_party_files(0, &files.program, &other_files.shares[0]));
+    assert!(
+        e.contains("other.p0.shares was made for another program"),
+        "{e}"
+    );
+
+    let e = err(load_party_files(0, &files.shares[0], &files.shares[0]));
+    assert!(
+        e.contains("model.p0.shares: this is a secc share file, not a secc program file"),
+        "{e}"
+    );
+
+    let e = err(load_party_files(
+        0,
+        &dir.join("absent.secc"),
+        &files.shares[0],
+    ));
+    assert!(e.contains("absent.secc"), "{e}");
+
+    let e = write_deployment(&container().without_weights(), &files)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("carries no weights"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failed_deployment_write_leaves_no_files() {
+    let dir = temp_dir("partial");
+    let mut files = DeploymentFiles::beside(&dir.join("model.secc"));
+    files.shares[2] = dir.join("missing-dir/model.p2.shares");
+    let e = write_deployment(&container(), &files)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("missing-dir/model.p2.shares"), "{e}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn free_addrs() -> [String; 3] {
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    [0, 1, 2].map(|i| listeners[i].local_addr().unwrap().to_string())
+}
+
+#[test]
+fn a_deployment_runs_over_tcp_in_threads() {
+    let (dir, files) = deployed("run");
+    let mut config = DeployConfig::new(free_addrs());
+    config.recv_timeout = Duration::from_secs(20);
+    let parties: Vec<_> = (0..3)
+        .map(|party| {
+            let (config, files) = (config.clone(), files.clone());
+            thread::spawn(move || {
+                run_deployed_party(party, &config, &files.program, &files.shares[party])
+            })
+        })
+        .collect();
+    let program = bytecode::read_program(&files.program).unwrap();
+    let x = vec![1.0, 2.0, -3.0, 0.5, -0.25, 4.0];
+    let inputs = HashMap::from([(
+        "x".to_string(),
+        ArrayD::from_shape_vec(vec![2, 3], x.clone()).unwrap(),
+    )]);
+    let run = run_client(&config, &program, &inputs).unwrap();
+    for p in parties {
+        p.join().unwrap().unwrap();
+    }
+    let w = &container().weights.unwrap().tensors[0].data;
+    assert_eq!(run.outputs.len(), 1);
+    assert_eq!(run.outputs[0].shape, vec![2, 3]);
+    for ((got, x), w) in run.outputs[0].data.iter().zip(&x).zip(w) {
+        assert!((got - (x * w + x)).abs() < 1e-3, "{got} vs {}", x * w + x);
+    }
+    let predicted = program.low.predicted_cost();
+    for party in 0..3 {
+        assert_eq!(run.parties[party].rounds, predicted.rounds);
+        assert_eq!(run.parties[party].bytes_sent, predicted.bytes_sent[party]);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

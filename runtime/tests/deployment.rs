@@ -1,0 +1,340 @@
+//! Three real `secc-party` processes on loopback, with the client in this process: a run that
+//! must match the plaintext result, and each bad input of a deployment, which must end every
+//! process with a non-zero exit and one line naming the file or peer, within bounded time.
+
+use ndarray::ArrayD;
+use secc_ir::bytecode::{self, Container};
+use secc_ir::lir::{CommInstr, InputForm, LocalInstr, RegKind};
+use secc_ir::{Encoding, Program, Tensor, Weights};
+use secc_runtime::builder::ProgramBuilder;
+use secc_runtime::deploy::{run_client, write_deployment, DeployConfig, DeploymentFiles};
+use secc_runtime::net::tcp::TcpTransport;
+use secc_runtime::share_inputs;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTY_BIN: &str = env!("CARGO_BIN_EXE_secc-party");
+/// Longest a failing party may take to exit: its timeouts (2 s) plus process overhead.
+const EXIT_BOUND: Duration = Duration::from_secs(15);
+
+const X: [f64; 6] = [1.0, 2.0, -3.0, 0.5, -0.25, 4.0];
+const W: [f64; 6] = [0.5, -1.5, 2.0, 0.0, 3.25, -0.125];
+
+/// y = x * w + x: a secret product with truncation (two rounds) and a local addition. `label`
+/// changes the program (and so its hash) without changing what it computes.
+fn container(label: &str) -> Container {
+    let mut b = ProgramBuilder::new(16);
+    let x = b.input("x", &[2, 3], InputForm::Secret { frac_bits: 16 });
+    let w = b.param("w", &[2, 3], 16);
+    let product = b.reg(RegKind::Add3, &[2, 3], 32);
+    b.local(LocalInstr::MulShares {
+        dst: product,
+        a: x,
+        b: w,
+    });
+    let pending = b.reg(RegKind::Pending, &[2, 3], 16);
+    b.comm(CommInstr::TruncOpen {
+        dst: pending,
+        src: product,
+        shift: 16,
+    });
+    b.close_stage();
+    let truncated = b.reg(RegKind::Rss, &[2, 3], 16);
+    b.comm(CommInstr::TruncFinish {
+        dst: truncated,
+        src: pending,
+    });
+    let y = b.reg(RegKind::Rss, &[2, 3], 16);
+    b.local(LocalInstr::Add {
+        dst: y,
+        a: truncated,
+        b: x,
+    });
+    b.output("y", y);
+    Container {
+        program: Program::new(label, 16),
+        low: b.finish(),
+        weights: Some(Weights {
+            tensors: vec![Tensor::new(vec![2, 3], Encoding::Fixed, W.to_vec())],
+        }),
+    }
+}
+
+fn inputs() -> HashMap<String, ArrayD<f64>> {
+    HashMap::from([(
+        "x".to_string(),
+        ArrayD::from_shape_vec(vec![2, 3], X.to_vec()).unwrap(),
+    )])
+}
+
+/// A scratch directory with a deployment of `container("a")` and a parties.toml on free ports.
+struct Scene {
+    dir: PathBuf,
+    files: DeploymentFiles,
+    config: DeployConfig,
+    config_path: PathBuf,
+}
+
+impl Scene {
+    fn new(name: &str, timeout_s: f64) -> Scene {
+        let dir = std::env::temp_dir().join(format!("secc-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = DeploymentFiles::beside(&dir.join("model.secc"));
+        write_deployment(&container("a"), &files).unwrap();
+        // Free ports: bound then released; the parties bind them again right away.
+        let listeners: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let mut config =
+            DeployConfig::new([0, 1, 2].map(|i| listeners[i].local_addr().unwrap().to_string()));
+        config.connect_timeout = Duration::from_secs_f64(timeout_s);
+        config.recv_timeout = Duration::from_secs_f64(timeout_s);
+        let config_path = dir.join("parties.toml");
+        std::fs::write(&config_path, config.to_toml()).unwrap();
+        Scene {
+            dir,
+            files,
+            config,
+            config_path,
+        }
+    }
+
+    fn spawn(&self, id: usize, program: &Path, shares: &Path) -> Child {
+        Command::new(PARTY_BIN)
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--program")
+            .arg(program)
+            .arg("--shares")
+            .arg(shares)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("secc-party starts")
+    }
+
+    fn spawn_party(&self, id: usize) -> Child {
+        self.spawn(id, &self.files.program, &self.files.shares[id])
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits for the process to exit within `EXIT_BOUND`; returns (success, stderr).
+fn finish(mut child: Child) -> (bool, String) {
+    let deadline = Instant::now() + EXIT_BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("secc-party did not exit within {EXIT_BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.success(), stderr)
+}
+
+fn expect_failure(child: Child, needles: &[&str]) -> String {
+    let (ok, stderr) = finish(child);
+    assert!(!ok, "secc-party succeeded: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn three_party_processes_compute_with_the_client() {
+    let scene = Scene::new("run", 20.0);
+    let parties: Vec<Child> = (0..3).map(|id| scene.spawn_party(id)).collect();
+    let program = bytecode::read_program(&scene.files.program).unwrap();
+    let run = run_client(&scene.config, &program, &inputs()).unwrap();
+    for child in parties {
+        let (ok, stderr) = finish(child);
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains("done: 2 rounds"), "{stderr}");
+    }
+    let y = &run.outputs[0];
+    assert_eq!(
+        (y.name.as_str(), y.shape.as_slice()),
+        ("y", &[2usize, 3][..])
+    );
+    for ((got, x), w) in y.data.iter().zip(X).zip(W) {
+        assert!((got - (x * w + x)).abs() < 1e-3, "{got} vs {}", x * w + x);
+    }
+    let predicted = program.low.predicted_cost();
+    for (party, counters) in run.parties.iter().enumerate() {
+        assert_eq!(counters.rounds, predicted.rounds);
+        assert_eq!(counters.bytes_sent, predicted.bytes_sent[party]);
+    }
+}
+
+/// Rewrites the parties' program file, starts party 0 on it and expects it to fail at once.
+fn bad_program_file(name: &str, damage: impl Fn(&mut Vec<u8>), needles: &[&str]) {
+    let scene = Scene::new(name, 2.0);
+    let mut bytes = std::fs::read(&scene.files.program).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&scene.files.program, bytes).unwrap();
+    let start = Instant::now();
+    expect_failure(scene.spawn_party(0), needles);
+    // File errors come before any network wait.
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn truncated_bytecode_is_named() {
+    bad_program_file(
+        "truncated",
+        |b| b.truncate(b.len() / 2),
+        &["model.party.secc", "truncated"],
+    );
+}
+
+#[test]
+fn corrupt_bytecode_is_named() {
+    bad_program_file(
+        "corrupt",
+        |b| {
+            let middle = b.len() / 2;
+            b[middle] ^= 0x5a;
+        },
+        &["model.party.secc", "corrupt"],
+    );
+}
+
+#[test]
+fn foreign_file_is_not_a_secc_program() {
+    bad_program_file(
+        "foreign",
+        |b| *b = b"{\"not\": \"a program\"}".to_vec(),
+        &["model.party.secc", "not a secc program file"],
+    );
+}
+
+#[test]
+fn version_mismatch_names_both_versions() {
+    bad_program_file(
+        "version",
+        |b| b[8..12].copy_from_slice(&99u32.to_le_bytes()),
+        &[
+            "model.party.secc",
+            "unsupported format version 99",
+            &format!("reads version {}", bytecode::FORMAT_VERSION),
+        ],
+    );
+}
+
+#[test]
+fn the_owner_copy_with_weights_is_refused() {
+    let scene = Scene::new("weights", 2.0);
+    let owner = scene.dir.join("model.secc");
+    bytecode::write_program(&owner, &container("a")).unwrap();
+    expect_failure(
+        scene.spawn(0, &owner, &scene.files.shares[0]),
+        &["model.secc", "plaintext weights"],
+    );
+}
+
+#[test]
+fn parties_holding_different_programs_fail_at_the_handshake() {
+    let scene = Scene::new("hash", 3.0);
+    let other = DeploymentFiles::beside(&scene.dir.join("other.secc"));
+    write_deployment(&container("b"), &other).unwrap();
+    let start = Instant::now();
+    let p0 = scene.spawn_party(0);
+    let p1 = scene.spawn(1, &other.program, &other.shares[1]);
+    let p2 = scene.spawn_party(2);
+    expect_failure(p0, &["party P1 holds a different program: hash"]);
+    expect_failure(p1, &["party P0 holds a different program: hash"]);
+    // P2 fails too (its peers hang up or never answer), naming a peer.
+    expect_failure(p2, &["party P"]);
+    assert!(start.elapsed() < EXIT_BOUND);
+}
+
+#[test]
+fn a_party_that_never_connects_is_named() {
+    let scene = Scene::new("absent", 2.0);
+    let start = Instant::now();
+    let p0 = scene.spawn_party(0);
+    let p1 = scene.spawn_party(1);
+    // The client gives up too, naming P2 and its address.
+    let program = bytecode::read_program(&scene.files.program).unwrap();
+    let e = run_client(&scene.config, &program, &inputs())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "could not connect to party P2 at {}",
+            scene.config.party_addrs[2]
+        )),
+        "{e}"
+    );
+    expect_failure(p0, &["party P2"]);
+    expect_failure(p1, &["party P2"]);
+    assert!(start.elapsed() < EXIT_BOUND);
+}
+
+#[test]
+fn a_party_that_dies_mid_run_is_named() {
+    let scene = Scene::new("dies", 3.0);
+    let p0 = scene.spawn_party(0);
+    let p1 = scene.spawn_party(1);
+    let mut p2 = scene.spawn_party(2);
+    // Connect, so that all three are past the handshake, but hold the inputs back.
+    let program = bytecode::read_program(&scene.files.program).unwrap();
+    let mut client =
+        TcpTransport::connect_client(&scene.config.tcp(), program.program_hash()).unwrap();
+    // Let the parties agree on seeds and wait for the inputs, then kill P2.
+    std::thread::sleep(Duration::from_millis(300));
+    p2.kill().unwrap();
+    p2.wait().unwrap();
+    let start = Instant::now();
+    // P0 and P1 start computing; their first round needs P2.
+    let _ = share_inputs(&mut client, &program.low, &inputs());
+    expect_failure(p0, &["party P2 disconnected"]);
+    expect_failure(p1, &["party P2 disconnected"]);
+    assert!(start.elapsed() < EXIT_BOUND);
+}
+
+#[test]
+fn a_bad_config_is_named() {
+    let scene = Scene::new("config", 2.0);
+    std::fs::write(
+        &scene.config_path,
+        "[[party]]\nid = 0\naddr = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    expect_failure(
+        scene.spawn_party(0),
+        &["parties.toml", "no [[party]] entry for party 1, 2"],
+    );
+}

@@ -158,6 +158,8 @@ fn finish(mut child: Child) -> (bool, String) {
 
 fn expect_failure(child: Child, needles: &[&str]) -> String {
     let (ok, stderr) = finish(child);
+    // Shown with --nocapture, to read the messages a user gets.
+    eprint!("{stderr}");
     assert!(!ok, "secc-party succeeded: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
     for needle in needles {

@@ -114,6 +114,7 @@ impl TcpTransport {
             &mut streams,
             program_hash,
             deadline,
+            config.connect_timeout,
         )?;
         Ok(Self::from_streams(id, streams, config.recv_timeout))
     }
@@ -461,8 +462,8 @@ fn accept_peers(
     streams: &mut [Option<TcpStream>],
     hash: ProgramHash,
     deadline: Instant,
+    timeout: Duration,
 ) -> Result<(), NetError> {
-    let timeout = deadline.saturating_duration_since(Instant::now());
     listener
         .set_nonblocking(true)
         .map_err(|source| NetError::Io {

@@ -7,7 +7,10 @@ use secc_ir::bytecode::{self, Container};
 use secc_ir::lir::{CommInstr, InputForm, LocalInstr, RegKind};
 use secc_ir::{Encoding, Program, Tensor, Weights};
 use secc_runtime::builder::ProgramBuilder;
-use secc_runtime::deploy::{run_client, write_deployment, DeployConfig, DeploymentFiles};
+use secc_runtime::deploy::{
+    run_client, run_local_processes, write_deployment, DeployConfig, DeploymentFiles,
+    LocalProcessOptions,
+};
 use secc_runtime::net::tcp::TcpTransport;
 use secc_runtime::share_inputs;
 use std::collections::HashMap;
@@ -339,4 +342,27 @@ fn a_bad_config_is_named() {
         scene.spawn_party(0),
         &["parties.toml", "no [[party]] entry for party 1, 2"],
     );
+}
+
+#[test]
+fn a_local_run_starts_and_supervises_the_three_processes() {
+    let options = LocalProcessOptions {
+        party_binary: PathBuf::from(PARTY_BIN),
+        timeout: Duration::from_secs(20),
+    };
+    let run = run_local_processes(&container("a"), &inputs(), &options).unwrap();
+    for ((got, x), w) in run.outputs[0].data.iter().zip(X).zip(W) {
+        assert!((got - (x * w + x)).abs() < 1e-3, "{got} vs {}", x * w + x);
+    }
+    assert_eq!(run.parties[1].rounds, 2);
+
+    let missing = LocalProcessOptions {
+        party_binary: PathBuf::from("/nonexistent/secc-party"),
+        ..options
+    };
+    let e = run_local_processes(&container("a"), &inputs(), &missing)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("could not start /nonexistent/secc-party"), "{e}");
 }

@@ -7,6 +7,7 @@
 //!   party. Each party's machine receives the program file and its own share file only.
 //! - [`load_party_files`]: a party's program and share file, checked to belong together.
 //! - [`run_deployed_party`]: what `secc-party` does; [`run_client`]: what `secc client` does.
+//! - [`processes`]: a whole deployment on this machine (`secc run --transport tcp`).
 //!
 //! Invariants: a party never loads a program file that carries plaintext weights, nor a share
 //! file made for another party or another program (the program hash says which); files are
@@ -16,8 +17,10 @@
 //! fixed by the program), so the client can report rounds and bytes of the whole run.
 
 pub mod config;
+pub mod processes;
 
 pub use config::DeployConfig;
+pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions};
 
 use crate::client::{collect_outputs, share_inputs, OutputValue};
 use crate::engine::{run_party, PartyReport};
@@ -48,6 +51,10 @@ pub enum DeployError {
     Net(#[from] NetError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Starting or supervising the processes of a run on this machine failed, or one of them
+    /// did; the message carries the parties' own error lines.
+    #[error("{0}")]
+    Local(String),
 }
 
 /// Where the model owner's files go, conventionally beside the owner's `model.secc`:

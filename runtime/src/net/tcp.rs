@@ -100,7 +100,12 @@ impl TcpTransport {
         config: &TcpConfig,
         program_hash: ProgramHash,
     ) -> Result<Self, NetError> {
-        assert!(id < 3, "party id {id} out of range");
+        if id > 2 {
+            return Err(NetError::Io {
+                peer: endpoint_name(id),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "a party id is 0, 1 or 2"),
+            });
+        }
         let deadline = Instant::now() + config.connect_timeout;
         let mut streams: Vec<Option<TcpStream>> = (0..4).map(|_| None).collect();
         for (lower, slot) in streams.iter_mut().enumerate().take(id) {

@@ -9,8 +9,9 @@
 //! 4. `layer-norm`, 5. `gelu` — fused network operators (their protocols are cheaper than the
 //!    arithmetic they replace);
 //! 6. `softmax-bias` — the public attention-mask bias moved into the softmax;
-//! 7. `dce` — what the fusions left dead, with unused parameters;
-//! then `fixed-point-guard` checks the result (no dump: it changes nothing).
+//! 7. `dce` — what the fusions left dead, with unused parameters.
+//!
+//! Then `fixed-point-guard` checks the result (no dump: it changes nothing).
 
 use crate::error::{CompileError, PassError};
 use crate::frontend::{self, ShapeRequest};

@@ -133,8 +133,9 @@ pub fn lower_einsum(lw: &mut Lowerer, op: &EinSum) -> Result<ValueId, FrontendEr
         .collect();
     order.sort();
     let perm: Vec<usize> = order.iter().map(|&(_, i)| i).collect();
+    let moves_data = moves_data(&perm, &layout_shape);
     let mut value = reshape(lw, product, layout_shape)?;
-    if perm.iter().enumerate().any(|(i, &p)| i != p) {
+    if moves_data {
         value = lw.push(Op::Transpose { perm }, vec![value])?;
     }
     reshape(lw, value, out_shape)
@@ -157,7 +158,12 @@ fn prepare(
     target: Vec<usize>,
     meets_secret: bool,
 ) -> Result<ValueId, FrontendError> {
-    let identity = perm.iter().enumerate().all(|(i, &p)| i == p);
+    let shape = lw
+        .model
+        .outlet_fact(outlet)
+        .ok()
+        .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
+        .ok_or_else(|| lw.internal("einsum operand shape is not concrete"))?;
     if let Some(t) = lw.constant(outlet) {
         let array =
             ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.clone()).map_err(|e| lw.internal(e))?;
@@ -167,7 +173,7 @@ fn prepare(
         return lw.place_constant(tensor, meets_secret);
     }
     let mut v = lw.value(outlet, meets_secret)?;
-    if !identity {
+    if moves_data(perm, &shape) {
         v = lw.push(
             Op::Transpose {
                 perm: perm.to_vec(),
@@ -176,4 +182,11 @@ fn prepare(
         )?;
     }
     reshape(lw, v, target)
+}
+
+/// Whether transposing a tensor of `shape` by `perm` changes the order of its elements; moving
+/// axes of extent 1 does not (a reshape suffices).
+fn moves_data(perm: &[usize], shape: &[usize]) -> bool {
+    let kept: Vec<usize> = perm.iter().copied().filter(|&p| shape[p] != 1).collect();
+    kept.windows(2).any(|w| w[0] > w[1])
 }

@@ -138,6 +138,9 @@ fn datum_type_of(elem_type: i32) -> Option<DatumType> {
     })
 }
 
+/// A declared dimension: `Ok(n)` for a number, `Err(symbol)` for a symbolic (or unnamed) one.
+type DeclaredDim = Result<usize, String>;
+
 fn choose_input_shapes(
     graph: &pb::GraphProto,
     info: &OnnxInfo,
@@ -147,8 +150,7 @@ fn choose_input_shapes(
         input: input.to_string(),
         reason,
     };
-    // Declared dims: Ok(n) for a number, Err(symbol) for a symbolic or unnamed dimension.
-    let mut declared: Vec<(String, DatumType, Vec<Result<usize, String>>)> = Vec::new();
+    let mut declared: Vec<(String, DatumType, Vec<DeclaredDim>)> = Vec::new();
     for input in &graph.input {
         if info.initializers.contains_key(&input.name) {
             continue; // old exports list initializers among the inputs
@@ -233,7 +235,7 @@ fn choose_input_shapes(
     Ok(out)
 }
 
-fn show_dims(dims: &[Result<usize, String>]) -> String {
+fn show_dims(dims: &[DeclaredDim]) -> String {
     let parts: Vec<String> = dims
         .iter()
         .map(|d| match d {

@@ -508,7 +508,7 @@ impl<'m> Lowerer<'m> {
             Op::Sqrt
         } else if e == -1.0 {
             Op::Reciprocal
-        } else if e >= 1.0 && e <= 16.0 && e.fract() == 0.0 {
+        } else if (1.0..=16.0).contains(&e) && e.fract() == 0.0 {
             Op::Pow { exponent: e as u32 }
         } else {
             return Err(self.unsupported(&format!("pow with exponent {e}")));

@@ -1,0 +1,40 @@
+//! Third-party exports of the real all-MiniLM-L6-v2 (90 MB each, not in the repository; see
+//! examples/third_party/README.md). Opt-in: set `SECC_THIRD_PARTY_DIR` to the directory holding
+//! `all-MiniLM-L6-v2_opset17.onnx` and `optimum_st/model.onnx`, e.g.
+//!
+//! ```text
+//! SECC_THIRD_PARTY_DIR=/work/thirdparty cargo test -p secc --test e2e third_party
+//! ```
+//!
+//! Without the variable the test prints a note and checks nothing.
+
+use crate::common::*;
+use std::path::PathBuf;
+
+#[test]
+fn real_minilm_exports_match_their_expected_outputs() {
+    let Some(dir) = std::env::var_os("SECC_THIRD_PARTY_DIR").map(PathBuf::from) else {
+        eprintln!("note: SECC_THIRD_PARTY_DIR is not set; skipping the real MiniLM exports");
+        return;
+    };
+    let expected = repo().join("examples/third_party/expected");
+    let inputs = [
+        (
+            models().join("inputs/minilm.json"),
+            expected.join("all-MiniLM-L6-v2_opset17__minilm.json"),
+        ),
+        (
+            repo().join("examples/third_party/inputs/minilm_real.json"),
+            expected.join("all-MiniLM-L6-v2_opset17__minilm_real.json"),
+        ),
+    ];
+    for model in [
+        dir.join("all-MiniLM-L6-v2_opset17.onnx"),
+        dir.join("optimum_st/model.onnx"),
+    ] {
+        assert!(model.exists(), "{} is missing", model.display());
+        for (input, want) in &inputs {
+            check_reference_against(&model, input, want, 1e-3);
+        }
+    }
+}

@@ -93,6 +93,14 @@ pub fn write_arrays(path: &Path, outputs: &[NamedOutput]) -> Result<(), DataErro
         }
         npz.finish().map_err(|e| io(&e))?;
     }
+    // Temporary files are created private; a result file gets the usual permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
     tmp.persist(path).map_err(|e| io(&e.error))?;
     Ok(())
 }

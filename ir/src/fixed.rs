@@ -24,15 +24,7 @@ mod tests {
 
     #[test]
     fn round_trips_within_half_an_ulp() {
-        for &x in &[
-            0.0,
-            1.0,
-            -1.0,
-            3.14159,
-            -2.5e-5,
-            12345.678,
-            -(2f64.powi(40)),
-        ] {
+        for &x in &[0.0, 1.0, -1.0, 1.2345, -2.5e-5, 12345.678, -(2f64.powi(40))] {
             let back = decode(encode(x, 16), 16);
             assert!((back - x).abs() <= 0.5 / 65536.0 + 1e-12, "{x} -> {back}");
         }

@@ -8,6 +8,7 @@
 //! Invariant kept by every public constructor: a program's arena order is a topological order,
 //! and every node's type is the one [`op::Op::infer`] gives (checked by [`verify::verify`]).
 
+pub mod approx;
 pub mod arena;
 pub mod bytecode;
 pub mod dot;

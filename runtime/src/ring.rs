@@ -343,12 +343,12 @@ pub fn words_to_bytes(words: &[u64]) -> Vec<u8> {
 
 /// Little-endian bytes back to ring elements; `None` when the length is not a multiple of 8.
 pub fn bytes_to_words(bytes: &[u8]) -> Option<Vec<u64>> {
-    if bytes.len() % 8 != 0 {
+    let chunks = bytes.chunks_exact(8);
+    if !chunks.remainder().is_empty() {
         return None;
     }
     Some(
-        bytes
-            .chunks_exact(8)
+        chunks
             .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
             .collect(),
     )

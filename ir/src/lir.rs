@@ -268,6 +268,17 @@ pub enum CommInstr {
     /// Second step: Pending -> Rss; P0 and P1 exchange masked pieces, P2's components come
     /// from its pairwise seeds.
     TruncFinish { dst: Reg, src: Reg },
+    /// SecFormer's sine protocol (dealer P2): P0 and P1 open delta = x - t modulo
+    /// M = 2^(period_bits + F) (F the source scale) for a mask t uniform modulo M that only P2
+    /// knows, which hides x perfectly; P2 supplies additive shares of sin(m theta_t) and
+    /// cos(m theta_t); the result is a Pending share, at scale 2F, of
+    /// sum_m coefficients[m-1] sin(2 pi m x / 2^period_bits) for m = 1..=coefficients.len().
+    FourierOpen {
+        dst: Reg,
+        src: Reg,
+        period_bits: u32,
+        coefficients: Vec<f64>,
+    },
 }
 
 /// Local work followed by one round of communication.
@@ -347,6 +358,15 @@ impl LowProgram {
             }
             CommInstr::TruncFinish { src, .. } => match (from, to) {
                 (0, 1) | (1, 0) => self.elements(*src),
+                _ => 0,
+            },
+            CommInstr::FourierOpen {
+                src, coefficients, ..
+            } => match (from, to) {
+                // P0 and P1 swap their masked pieces of x - t.
+                (0, 1) | (1, 0) => self.elements(*src),
+                // P2 sends P1 its shares of cos(m theta_t) and sin(m theta_t), m-major.
+                (2, 1) => 2 * coefficients.len() as u64 * self.elements(*src),
                 _ => 0,
             },
         }
@@ -448,7 +468,8 @@ impl CommInstr {
             CommInstr::Reshare { dst, .. }
             | CommInstr::ReshareBool { dst, .. }
             | CommInstr::TruncOpen { dst, .. }
-            | CommInstr::TruncFinish { dst, .. } => *dst,
+            | CommInstr::TruncFinish { dst, .. }
+            | CommInstr::FourierOpen { dst, .. } => *dst,
         }
     }
 
@@ -458,7 +479,8 @@ impl CommInstr {
             CommInstr::Reshare { src, .. }
             | CommInstr::ReshareBool { src, .. }
             | CommInstr::TruncOpen { src, .. }
-            | CommInstr::TruncFinish { src, .. } => *src,
+            | CommInstr::TruncFinish { src, .. }
+            | CommInstr::FourierOpen { src, .. } => *src,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::error::RuntimeError;
 use crate::net::{endpoint_name, NetError, Transport, CLIENT};
 use crate::owner::PartyParams;
 use crate::prg::{os_seed, PartySeeds, Seed};
-use crate::protocols::{self, boolean, mul, reshare, trunc, Outgoing};
+use crate::protocols::{self, boolean, fourier, mul, reshare, trunc, Outgoing};
 use crate::ring::{self, RingTensor};
 use crate::share::Share;
 use secc_ir::fixed;
@@ -246,6 +246,7 @@ enum StepState {
     Reshare { own: RingTensor, boolean: bool },
     TruncOpen(Option<trunc::OpenState>),
     TruncFinish(trunc::FinishState),
+    Fourier(Option<fourier::FourierState>),
 }
 
 struct Engine<'p> {
@@ -490,6 +491,31 @@ impl<'p> Engine<'p> {
                 let (out, state) = trunc::finish_start(me, &self.seeds, instruction, source)?;
                 Ok((out, StepState::TruncFinish(state)))
             }
+            CommInstr::FourierOpen {
+                dst,
+                period_bits,
+                coefficients,
+                ..
+            } => {
+                let frac = self.frac(src);
+                if self.frac(*dst) != 2 * frac {
+                    return Err(format!(
+                        "FourierOpen of scale {frac} gives scale {}, not {}",
+                        2 * frac,
+                        self.frac(*dst)
+                    ));
+                }
+                let (out, state) = fourier::open_start(
+                    me,
+                    &self.seeds,
+                    instruction,
+                    source,
+                    *period_bits,
+                    coefficients.len(),
+                    frac,
+                )?;
+                Ok((out, StepState::Fourier(state)))
+            }
         }
     }
 
@@ -518,6 +544,27 @@ impl<'p> Engine<'p> {
             StepState::TruncFinish(state) => {
                 let (first, second) = trunc::finish_finish(state, incoming)?;
                 Ok(Share::Rss { first, second })
+            }
+            StepState::Fourier(state) => {
+                let CommInstr::FourierOpen {
+                    src,
+                    period_bits,
+                    coefficients,
+                    ..
+                } = step
+                else {
+                    return Err("internal: Fourier state for another step".into());
+                };
+                let shape = &self.program.regs[step.dst().0 as usize].shape;
+                fourier::open_finish(
+                    me,
+                    state,
+                    incoming,
+                    *period_bits,
+                    coefficients,
+                    self.frac(*src),
+                    shape,
+                )
             }
         }
     }

@@ -43,6 +43,7 @@ fn relu_adds_eleven_rounds_in_sequence() {
             CommInstr::ReshareBool { .. } => "and",
             CommInstr::TruncOpen { .. } => "open",
             CommInstr::TruncFinish { .. } => "finish",
+            CommInstr::FourierOpen { .. } => "fourier",
         })
         .collect();
     // 1 carry-save AND, 1 generate AND, 5 levels with two ANDs and a last level with one.

@@ -142,6 +142,19 @@ pub struct UnaryWithMsg {
     pub value: u32,
 }
 
+/// The Fourier-series opening: a unary step with a period and the series' coefficients.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FourierOpenMsg {
+    #[prost(uint32, tag = "1")]
+    pub dst: u32,
+    #[prost(uint32, tag = "2")]
+    pub a: u32,
+    #[prost(uint32, tag = "3")]
+    pub period_bits: u32,
+    #[prost(double, repeated, tag = "4")]
+    pub coefficients: Vec<f64>,
+}
+
 /// `dst <- item index` of an input, parameter or constant table.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LoadMsg {
@@ -344,6 +357,8 @@ pub mod comm_instr {
         TruncOpen(UnaryWithMsg),
         #[prost(message, tag = "4")]
         TruncFinish(UnaryMsg),
+        #[prost(message, tag = "5")]
+        FourierOpen(super::FourierOpenMsg),
     }
 }
 
@@ -628,6 +643,17 @@ fn comm_to_msg(instr: &CommInstr) -> CommInstrMsg {
         CommInstr::ReshareBool { dst, src } => M::ReshareBool(unary(*dst, *src)),
         CommInstr::TruncOpen { dst, src, shift } => M::TruncOpen(unary_with(*dst, *src, *shift)),
         CommInstr::TruncFinish { dst, src } => M::TruncFinish(unary(*dst, *src)),
+        CommInstr::FourierOpen {
+            dst,
+            src,
+            period_bits,
+            coefficients,
+        } => M::FourierOpen(FourierOpenMsg {
+            dst: dst.0,
+            a: src.0,
+            period_bits: *period_bits,
+            coefficients: coefficients.clone(),
+        }),
     };
     CommInstrMsg { instr: Some(msg) }
 }
@@ -957,6 +983,12 @@ fn comm_from_msg(msg: CommInstrMsg, b: &Bounds, at: &str) -> Result<CommInstr, S
         M::TruncFinish(m) => CommInstr::TruncFinish {
             dst: r(m.dst)?,
             src: r(m.a)?,
+        },
+        M::FourierOpen(m) => CommInstr::FourierOpen {
+            dst: r(m.dst)?,
+            src: r(m.a)?,
+            period_bits: m.period_bits,
+            coefficients: m.coefficients,
         },
     })
 }

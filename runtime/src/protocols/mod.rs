@@ -12,6 +12,7 @@
 
 pub mod boolean;
 pub mod compose;
+pub mod fourier;
 pub mod mul;
 pub mod reshare;
 pub mod trunc;

@@ -1,0 +1,179 @@
+//! SecFormer's sine protocol: a Fourier series sum_m c_m sin(2 pi m x / P) of a secret x, with
+//! P = 2^period_bits, from one masked opening (`FourierOpen`, dealer P2).
+//!
+//! Let F be the scale of x and M = 2^(period_bits + F): reducing the ring modulo M is a ring
+//! homomorphism, and sin(2 pi m x / P) depends on x only modulo M (one period in fixed point).
+//! The dealer's mask is t = t^0 + t^1 mod M with t^0 from key k_0 (P0 and P2) and t^1 from key
+//! k_2 (P1 and P2), so only P2 knows t. P0 sends P1 a = x0 + x1 - t^0 and P1 sends P0
+//! b = x2 - t^1 (both mod M); each then knows delta = a + b = x - t mod M. With
+//! theta(v) = 2 pi v / M, the angle-addition identity gives
+//!   sum_m c_m sin(m theta(x)) = sum_m c_m [sin(m theta(delta)) cos(m theta(t))
+//!                                          + cos(m theta(delta)) sin(m theta(t))],
+//! linear in the dealer's values cos(m theta(t)), sin(m theta(t)) once delta is public to P0
+//! and P1. P0's additive shares of those come from k_0's stream (after t^0); P2 sends P1 the
+//! complements, m-major: [C_1, S_1, C_2, S_2, ...], n words each. The result is a Pending
+//! 2-out-of-2 share at scale 2F held by P0 and P1.
+//!
+//! Privacy: delta is x - t with t uniform modulo M and unknown to P0 and P1, so it is uniform
+//! modulo M whatever x is (perfect hiding: the period is a power of two). P1 sees a, padded by
+//! t^0, which it lacks; P0 sees b, padded by t^1. P1's dealer shares are padded by k_0's stream.
+//! P2 receives nothing.
+
+use super::Outgoing;
+use crate::prg::{PartySeeds, Stream};
+use crate::ring;
+use crate::share::Share;
+use std::f64::consts::PI;
+
+/// What P0 or P1 keeps between the start and the finish.
+pub struct FourierState {
+    /// This party's piece of x - t mod M, which it sent.
+    sent: Vec<u64>,
+    /// P0's shares of (C_m, S_m) from k_0's stream; P1 receives its own.
+    dealer_shares: Option<Vec<u64>>,
+    shape: Vec<usize>,
+}
+
+fn modulus_mask(period_bits: u32, frac: u32) -> Result<u64, String> {
+    let bits = period_bits + frac;
+    if bits == 0 || bits > 62 {
+        return Err(format!(
+            "FourierOpen: period 2^{period_bits} at scale {frac} needs 1..=62 bits"
+        ));
+    }
+    Ok((1u64 << bits) - 1)
+}
+
+fn angle(v: u64, mask: u64) -> f64 {
+    2.0 * PI * (v & mask) as f64 / (mask as f64 + 1.0)
+}
+
+/// Starts the step at `party`; `frac` is the scale of the source.
+pub fn open_start(
+    party: usize,
+    seeds: &PartySeeds,
+    instruction: u64,
+    src: &Share,
+    period_bits: u32,
+    terms: usize,
+    frac: u32,
+) -> Result<(Outgoing, Option<FourierState>), String> {
+    let mask = modulus_mask(period_bits, frac)?;
+    let Share::Rss { first, second } = src else {
+        return Err(format!("FourierOpen of a {:?} register", src.kind()));
+    };
+    let shape = first.shape().to_vec();
+    let n = first.len();
+    let key = |j: usize| seeds.require_key(j).map_err(|e| e.to_string());
+    let mut out: Outgoing = Default::default();
+    match party {
+        2 => {
+            let mut k0 = Stream::new(key(0)?, instruction);
+            let t0 = k0.words(n);
+            let p0_shares = k0.words(2 * terms * n);
+            let t1 = Stream::new(key(2)?, instruction).words(n);
+            let mut to_p1 = vec![0u64; 2 * terms * n];
+            for j in 0..n {
+                let theta = angle(t0[j].wrapping_add(t1[j]), mask);
+                for m in 0..terms {
+                    let phase = (m + 1) as f64 * theta;
+                    let c = secc_ir::fixed::encode(phase.cos(), frac);
+                    let s = secc_ir::fixed::encode(phase.sin(), frac);
+                    let (ci, si) = ((2 * m) * n + j, (2 * m + 1) * n + j);
+                    to_p1[ci] = c.wrapping_sub(p0_shares[ci]);
+                    to_p1[si] = s.wrapping_sub(p0_shares[si]);
+                }
+            }
+            out[1] = to_p1;
+            Ok((out, None))
+        }
+        0 => {
+            let mut k0 = Stream::new(key(0)?, instruction);
+            let t0 = k0.words(n);
+            let dealer_shares = k0.words(2 * terms * n);
+            let sum = ring::row_major(&ring::add(first, second)?);
+            let sent: Vec<u64> = sum
+                .iter()
+                .zip(&t0)
+                .map(|(x, t)| x.wrapping_sub(*t) & mask)
+                .collect();
+            out[1] = sent.clone();
+            Ok((
+                out,
+                Some(FourierState {
+                    sent,
+                    dealer_shares: Some(dealer_shares),
+                    shape,
+                }),
+            ))
+        }
+        1 => {
+            let t1 = Stream::new(key(2)?, instruction).words(n);
+            let x2 = ring::row_major(second);
+            let sent: Vec<u64> = x2
+                .iter()
+                .zip(&t1)
+                .map(|(x, t)| x.wrapping_sub(*t) & mask)
+                .collect();
+            out[0] = sent.clone();
+            Ok((
+                out,
+                Some(FourierState {
+                    sent,
+                    dealer_shares: None,
+                    shape,
+                }),
+            ))
+        }
+        _ => Err(format!("no party P{party}")),
+    }
+}
+
+/// Finishes the step: P0's or P1's Pending half at scale 2F, or P2's empty placeholder.
+pub fn open_finish(
+    party: usize,
+    state: Option<FourierState>,
+    incoming: super::Incoming<'_>,
+    period_bits: u32,
+    coefficients: &[f64],
+    frac: u32,
+    dst_shape: &[usize],
+) -> Result<Share, String> {
+    let Some(state) = state else {
+        return Ok(Share::Pending {
+            share: None,
+            shape: dst_shape.to_vec(),
+        });
+    };
+    let mask = modulus_mask(period_bits, frac)?;
+    let n = state.sent.len();
+    let peer_piece = incoming[1 - party];
+    let shares: &[u64] = match &state.dealer_shares {
+        Some(own) => own,
+        None => incoming[2],
+    };
+    let terms = coefficients.len();
+    if peer_piece.len() != n || shares.len() != 2 * terms * n {
+        return Err("FourierOpen: message sizes do not match the register".into());
+    }
+    let half: Vec<u64> = (0..n)
+        .map(|j| {
+            let theta = angle(state.sent[j].wrapping_add(peer_piece[j]), mask);
+            let mut acc = 0u64;
+            for (m, c) in coefficients.iter().enumerate() {
+                let phase = (m + 1) as f64 * theta;
+                let sin_delta = secc_ir::fixed::encode(c * phase.sin(), frac);
+                let cos_delta = secc_ir::fixed::encode(c * phase.cos(), frac);
+                let (ci, si) = ((2 * m) * n + j, (2 * m + 1) * n + j);
+                acc = acc
+                    .wrapping_add(sin_delta.wrapping_mul(shares[ci]))
+                    .wrapping_add(cos_delta.wrapping_mul(shares[si]));
+            }
+            acc
+        })
+        .collect();
+    Ok(Share::Pending {
+        share: Some(ring::from_vec(&state.shape, half)?),
+        shape: state.shape,
+    })
+}

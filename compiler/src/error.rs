@@ -65,7 +65,9 @@ pub enum ArtifactError {
         path: PathBuf,
         message: String,
     },
-    #[error("'{path}' is not a secc program file: {reason}")]
+    /// The file is not a usable program file (foreign, corrupt, another format version, or
+    /// the wrong copy for the command); `reason` says which.
+    #[error("'{path}': {reason}")]
     Format { path: PathBuf, reason: String },
 }
 

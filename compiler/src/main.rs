@@ -1,14 +1,21 @@
-//! The `secc` command line: `compile`, `inspect` and `reference` (brief §1). Every failure is
-//! printed as one `error: ...` message on stderr with a non-zero exit status.
+//! The `secc` command line (brief §1): `compile`, `inspect`, `reference`, `run` (three parties on
+//! this machine), and for deployments `share` (the model owner's step) and `client`. Every
+//! failure is printed as one `error: ...` message on stderr with a non-zero exit status, and no
+//! output file is left behind (every file is written atomically).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use secc::codegen::{self, cost};
 use secc::frontend::ShapeRequest;
+use secc::mpc_run::{self, Measured};
 use secc::pipeline::{compile, CompileOptions};
-use secc::{artifact, inputs, reference, stats};
+use secc::{artifact, bytecode_text, inputs, reference, stats};
+use secc_ir::bytecode::Container;
 use secc_ir::{Program, Weights};
+use secc_runtime::deploy::{self, DeployConfig, DeploymentFiles, LocalProcessOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +32,23 @@ struct Cli {
 enum Mode {
     Secformer,
     Puma,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TransportKind {
+    /// Three party threads in this process, in-process channels.
+    Inproc,
+    /// Three `secc-party` processes on loopback TCP ports.
+    Tcp,
+}
+
+impl TransportKind {
+    fn name(self) -> &'static str {
+        match self {
+            TransportKind::Inproc => "inproc",
+            TransportKind::Tcp => "tcp",
+        }
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -57,16 +81,23 @@ enum Command {
         #[arg(long)]
         emit_ir: Option<PathBuf>,
     },
-    /// Show a compiled program: its IR, statistics or a Graphviz graph.
+    /// Show a compiled program: statistics and cost (default), its IR, its low-level program
+    /// or a Graphviz graph.
     Inspect {
         program: PathBuf,
+        /// The IR program as text.
         #[arg(long, group = "view")]
         ir: bool,
+        /// The low-level program: stages, local instructions and communication steps.
+        #[arg(long, group = "view")]
+        bytecode: bool,
+        /// Statistics with the cost report: rounds, bytes per party, by op and by layer.
         #[arg(long, group = "view")]
         stats: bool,
+        /// The IR as a Graphviz graph.
         #[arg(long, group = "view")]
         dot: bool,
-        /// Print the statistics as one JSON object.
+        /// Print the statistics (or with --bytecode the low-level program) as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -91,6 +122,61 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         frac_bits: u32,
     },
+    /// Run a compiled program across three parties on this machine; prints the outputs, their
+    /// error against `secc reference`, rounds, bytes sent per party and wall time.
+    Run {
+        /// The model owner's program file, as written by `secc compile`.
+        program: PathBuf,
+        /// Input file: JSON object of input names to nested arrays, or .npz.
+        #[arg(long)]
+        input: PathBuf,
+        /// Write the result as .npy (one output) or .npz (several).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Only these outputs (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        outputs: Option<Vec<String>>,
+        /// How the three parties talk.
+        #[arg(long, value_enum, default_value = "inproc")]
+        transport: TransportKind,
+        /// Longest wait for any one message (and, with tcp, for connecting).
+        #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+        timeout_s: f64,
+    },
+    /// The model owner's step of a deployment: write the parties' program file (no weights) and
+    /// one share file per party.
+    Share {
+        /// The model owner's program file, as written by `secc compile`.
+        program: PathBuf,
+        /// Directory for the files (default: beside the program file).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// The client of a deployment: secret-share the input with the three `secc-party`
+    /// processes of parties.toml and reconstruct the outputs.
+    Client {
+        /// The program file (the parties' copy; the owner's copy works too, its weights are
+        /// never sent).
+        program: PathBuf,
+        /// The deployment's parties.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Input file: JSON object of input names to nested arrays, or .npz.
+        #[arg(long)]
+        input: PathBuf,
+        /// Write the result as .npy (one output) or .npz (several).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Only these outputs (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        outputs: Option<Vec<String>>,
+    },
 }
 
 type CliResult = Result<(), String>;
@@ -109,10 +195,11 @@ fn main() -> ExitCode {
         Command::Inspect {
             program,
             ir,
+            bytecode,
             stats: _,
             dot,
             json,
-        } => run_inspect(&program, ir, dot, json),
+        } => run_inspect(&program, ir, bytecode, dot, json),
         Command::Reference {
             model,
             input,
@@ -130,6 +217,32 @@ fn main() -> ExitCode {
             &shapes,
             frac_bits,
         ),
+        Command::Run {
+            program,
+            input,
+            output,
+            json,
+            outputs,
+            transport,
+            timeout_s,
+        } => run_mpc(
+            &program,
+            &input,
+            output.as_deref(),
+            json,
+            outputs,
+            transport,
+            timeout_s,
+        ),
+        Command::Share { program, out_dir } => run_share(&program, out_dir.as_deref()),
+        Command::Client {
+            program,
+            config,
+            input,
+            output,
+            json,
+            outputs,
+        } => run_client(&program, &config, &input, output.as_deref(), json, outputs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,23 +272,42 @@ fn run_compile(
         emit_ir,
     };
     let (program, weights) = compile(model, &options).map_err(|e| e.to_string())?;
-    artifact::save(&output, &program, &weights).map_err(|e| e.to_string())?;
-    eprint!("{}", stats::summary(&program));
-    eprintln!("  mode: {mode:?} (applied by codegen)");
+    let low = codegen::generate(&program)
+        .map_err(|e| format!("cannot compile '{}': codegen: {e}", model.display()))?;
+    let report = cost::report(&low);
+    let container = Container {
+        program,
+        low,
+        weights: Some(weights),
+    };
+    artifact::save(&output, &container).map_err(|e| e.to_string())?;
+    eprint!("{}", stats::summary(&container.program));
+    eprintln!("  mode: {mode:?}");
+    eprint!("{}", cost::render(&report));
     eprintln!("wrote {}", output.display());
     Ok(())
 }
 
-fn run_inspect(path: &Path, ir: bool, dot: bool, json: bool) -> CliResult {
-    let (program, _weights) = artifact::load(path).map_err(|e| e.to_string())?;
+fn run_inspect(path: &Path, ir: bool, bytecode: bool, dot: bool, json: bool) -> CliResult {
+    let container = artifact::load(path).map_err(|e| e.to_string())?;
+    let program = &container.program;
+    if json && (ir || dot) {
+        return Err("--json goes with --stats (the default) or --bytecode".into());
+    }
     if ir {
-        print!("{}", secc_ir::print::print_program(&program));
+        print!("{}", secc_ir::print::print_program(program));
     } else if dot {
-        print!("{}", secc_ir::dot::to_dot(&program));
+        print!("{}", secc_ir::dot::to_dot(program));
+    } else if bytecode && json {
+        let low = serde_json::to_string(&container.low).map_err(|e| e.to_string())?;
+        println!("{low}");
+    } else if bytecode {
+        print!("{}", bytecode_text::render(&container));
     } else if json {
-        println!("{}", stats::to_json(&program));
+        println!("{}", stats::to_json(program, &cost::report(&container.low)));
     } else {
-        print!("{}", stats::summary(&program));
+        print!("{}", stats::summary(program));
+        print!("{}", cost::render(&cost::report(&container.low)));
     }
     Ok(())
 }
@@ -201,7 +333,11 @@ fn load_for_reference(
         };
         compile(model, &options).map_err(|e| e.to_string())
     } else {
-        artifact::load(model).map_err(|e| e.to_string())
+        let container = artifact::load(model).map_err(|e| e.to_string())?;
+        let weights = artifact::weights_of(&container, model, "`secc reference`")
+            .map_err(|e| e.to_string())?
+            .clone();
+        Ok((container.program, weights))
     }
 }
 
@@ -224,16 +360,181 @@ fn run_reference(
     if json {
         println!("{}", reference::to_json(&results));
     } else if output.is_none() {
-        for o in &results {
-            let head: Vec<String> = o.array.iter().take(8).map(|x| format!("{x:.6}")).collect();
-            println!(
-                "{} {:?}: [{}{}]",
-                o.name,
-                o.array.shape(),
-                head.join(", "),
-                if o.array.len() > 8 { ", ..." } else { "" }
-            );
-        }
+        print!("{}", mpc_run::render_outputs(&results));
     }
+    Ok(())
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value < 1e9 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!(
+            "{flag} {value}: expected a positive number of seconds"
+        ))
+    }
+}
+
+/// Reads the input file and completes it for `program` (as `secc reference` does).
+fn read_inputs(
+    program: &Program,
+    input: &Path,
+) -> Result<std::collections::HashMap<String, ndarray::ArrayD<f64>>, String> {
+    let given = inputs::read(input).map_err(|e| e.to_string())?;
+    inputs::complete(program, &given, input).map_err(|e| e.to_string())
+}
+
+fn run_mpc(
+    path: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    json: bool,
+    select: Option<Vec<String>>,
+    transport: TransportKind,
+    timeout_s: f64,
+) -> CliResult {
+    let timeout = seconds(timeout_s, "--timeout-s")?;
+    let container = artifact::load(path).map_err(|e| e.to_string())?;
+    let weights =
+        artifact::weights_of(&container, path, "`secc run`").map_err(|e| e.to_string())?;
+    let program = &container.program;
+    mpc_run::check_selection(program, select.as_deref())?;
+    let values = read_inputs(program, input)?;
+    let measured = match transport {
+        TransportKind::Inproc => {
+            let options = secc_runtime::LocalOptions { timeout };
+            let report =
+                secc_runtime::run_local_with(&container.low, &weights.tensors, &values, &options)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            Measured::from_local(&report)
+        }
+        TransportKind::Tcp => {
+            let party_binary = deploy::find_party_binary().ok_or_else(|| {
+                let exe = std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "the secc executable".into());
+                format!(
+                    "--transport tcp needs the secc-party binary next to {exe}; build it with \
+                     `cargo build --workspace`"
+                )
+            })?;
+            let options = LocalProcessOptions {
+                party_binary,
+                timeout,
+            };
+            let run = deploy::run_local_processes(&container, &values, &options)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Measured::from_client(&run)?
+        }
+    };
+    let results = mpc_run::named_outputs(program, &measured.outputs, select.as_deref())?;
+    // The oracle: the plaintext interpreter on the same compiled program and input.
+    let expected = reference::run(program, weights, &values, select.as_deref())?;
+    let errors = mpc_run::max_abs_errors(&results, &expected)?;
+    let predicted = container.low.predicted_cost();
+    if let Some(out) = output {
+        reference::write_arrays(out, &results).map_err(|e| e.to_string())?;
+    }
+    if predicted.rounds != measured.rounds || predicted.bytes_sent != measured.bytes_sent {
+        eprintln!(
+            "warning: measured cost ({} rounds, bytes {:?}) differs from the prediction ({} \
+             rounds, bytes {:?})",
+            measured.rounds, measured.bytes_sent, predicted.rounds, predicted.bytes_sent
+        );
+    }
+    if json {
+        let object = mpc_run::to_json(
+            &results,
+            &measured,
+            Some(&errors),
+            Some(&predicted),
+            transport.name(),
+        );
+        println!("{object}");
+        return Ok(());
+    }
+    if output.is_none() {
+        print!("{}", mpc_run::render_outputs(&results));
+    }
+    for (name, error) in &errors {
+        println!("max abs error of {name} vs secc reference: {error:.3e}");
+    }
+    print_counters(&measured, transport.name());
+    println!(
+        "predicted:  {} rounds; bytes sent by P0/P1/P2: {} / {} / {}",
+        predicted.rounds, predicted.bytes_sent[0], predicted.bytes_sent[1], predicted.bytes_sent[2]
+    );
+    Ok(())
+}
+
+fn print_counters(measured: &Measured, transport: &str) {
+    let b = measured.bytes_sent;
+    println!(
+        "measured:   {} rounds; bytes sent by P0/P1/P2: {} / {} / {}; wall {:.3} s ({transport})",
+        measured.rounds,
+        b[0],
+        b[1],
+        b[2],
+        measured.wall.as_secs_f64()
+    );
+}
+
+fn run_share(path: &Path, out_dir: Option<&Path>) -> CliResult {
+    let container = artifact::load(path).map_err(|e| e.to_string())?;
+    artifact::weights_of(&container, path, "`secc share`").map_err(|e| e.to_string())?;
+    let files = match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+            let name = path.file_name().unwrap_or_else(|| "model.secc".as_ref());
+            DeploymentFiles::beside(&dir.join(name))
+        }
+        None => DeploymentFiles::beside(path),
+    };
+    deploy::write_deployment(&container, &files).map_err(|e| e.to_string())?;
+    println!(
+        "{}  -> every party and the client (no weights)",
+        files.program.display()
+    );
+    for (party, shares) in files.shares.iter().enumerate() {
+        println!("{}  -> party P{party} only", shares.display());
+    }
+    println!("program hash {}", container.program_hash());
+    Ok(())
+}
+
+fn run_client(
+    path: &Path,
+    config_path: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    json: bool,
+    select: Option<Vec<String>>,
+) -> CliResult {
+    let config = DeployConfig::load(config_path).map_err(|e| e.to_string())?;
+    // The parties hash the program without weights; so does the client.
+    let container = artifact::load(path)
+        .map_err(|e| e.to_string())?
+        .without_weights();
+    let program = &container.program;
+    mpc_run::check_selection(program, select.as_deref())?;
+    let values = read_inputs(program, input)?;
+    let run = deploy::run_client(&config, &container, &values).map_err(|e| e.to_string())?;
+    let measured = Measured::from_client(&run)?;
+    let results = mpc_run::named_outputs(program, &measured.outputs, select.as_deref())?;
+    if let Some(out) = output {
+        reference::write_arrays(out, &results).map_err(|e| e.to_string())?;
+    }
+    if json {
+        println!(
+            "{}",
+            mpc_run::to_json(&results, &measured, None, None, "tcp")
+        );
+        return Ok(());
+    }
+    if output.is_none() {
+        print!("{}", mpc_run::render_outputs(&results));
+    }
+    print_counters(&measured, "tcp");
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! What `secc inspect --stats` reports: op counts by kind, parameters, inputs and outputs with
-//! their shapes, the abstract cost summed over the program, and where each kind of op came from.
-//! Rounds and bytes are left out until codegen exists.
+//! their shapes, the abstract cost summed over the program, and where each kind of op came from,
+//! with the codegen's cost report (rounds, bytes sent per party, by operator and by layer). The
+//! rounds and bytes here are exactly what a run measures.
 
+use crate::codegen::cost::CostReport;
 use secc_ir::op::AbstractCost;
 use secc_ir::{Program, ValueType};
 use serde_json::{json, Value};
@@ -33,8 +35,9 @@ fn op_counts(program: &Program) -> BTreeMap<&'static str, usize> {
     counts
 }
 
-/// The `--stats --json` object.
-pub fn to_json(program: &Program) -> Value {
+/// The `--stats --json` object (brief §1): `rounds`, `bytes_sent` (per party), `by_op` and
+/// `by_layer` from the cost report, then the IR's `ops`, `params`, `inputs`, `outputs`.
+pub fn to_json(program: &Program, cost_report: &CostReport) -> Value {
     let cost = total_cost(program);
     let mut origins: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (_, node) in program.nodes.iter() {
@@ -44,6 +47,10 @@ pub fn to_json(program: &Program) -> Value {
             .push(&node.origin);
     }
     json!({
+        "rounds": cost_report.rounds,
+        "bytes_sent": cost_report.bytes_sent,
+        "by_op": cost_report.by_op,
+        "by_layer": cost_report.by_layer,
         "program": program.name,
         "frac_bits": program.frac_bits,
         "nodes": program.nodes.len(),

@@ -4,4 +4,5 @@ mod bad_input;
 mod common;
 mod frontend;
 mod golden;
+mod runtime_e2e;
 mod third_party;

@@ -1,0 +1,395 @@
+//! The MPC half end to end, through the binaries: the MLP fixture compiled by `secc compile`,
+//! run by `secc run` on both transports and by a three-process deployment (`secc share`, three
+//! `secc-party`, `secc client`), each compared with `secc reference` and with the cost that
+//! `secc inspect --stats --json` predicts; and `secc run`'s bad inputs.
+//!
+//! Every child process is waited for within a bound and killed past it, so a hang fails the
+//! test instead of stalling it.
+
+use crate::common::*;
+use serde_json::Value;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Accuracy contract (brief §5): MPC output vs the plaintext interpreter of the same program.
+const TOLERANCE: f64 = 1e-2;
+/// Longest any one command of these tests may take (they take well under a second).
+const BOUND: Duration = Duration::from_secs(120);
+
+fn mlp_input() -> PathBuf {
+    models().join("inputs/mlp.json")
+}
+
+/// `secc-party` as built by `cargo test --workspace` (next to the test executable's target
+/// directory). Fails rather than skips: without it the deployment is not tested.
+fn party_binary() -> PathBuf {
+    secc_runtime::deploy::find_party_binary().unwrap_or_else(|| {
+        panic!(
+            "the secc-party binary is missing next to {} (or its parent); build it with \
+             `cargo build --workspace` or run the tests with `cargo test --workspace`",
+            std::env::current_exe().unwrap().display()
+        )
+    })
+}
+
+/// Waits for `child` until `BOUND` has passed, then kills it; returns its output.
+fn wait_bounded(mut child: Child, what: &str) -> Output {
+    let deadline = Instant::now() + BOUND;
+    // Drain the pipes while waiting so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+fn spawn(program: &Path, args: &[&str]) -> Child {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
+}
+
+/// `secc ARGS` within the bound.
+fn secc_bounded(args: &[&str]) -> Output {
+    let child = spawn(Path::new(env!("CARGO_BIN_EXE_secc")), args);
+    wait_bounded(child, &format!("secc {}", args.join(" ")))
+}
+
+fn json_of(out: &Output, what: &str) -> Value {
+    assert!(out.status.success(), "{what}: {}", stderr(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what}: stdout is not one JSON object ({e})"))
+}
+
+/// Compiles the MLP fixture (batch 2, the input file's shape) into `dir`.
+fn compile_mlp(dir: &Path) -> PathBuf {
+    let program = dir.join("mlp.secc");
+    let out = secc_bounded(&[
+        "compile",
+        models().join("mlp.onnx").to_str().unwrap(),
+        "--batch",
+        "2",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "compile: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rounds"),
+        "the cost report goes to stderr"
+    );
+    program
+}
+
+/// `(rounds, bytes_sent)` predicted by `secc inspect --stats --json`.
+fn predicted_cost(program: &Path) -> (u64, Vec<u64>) {
+    let stats = json_of(
+        &secc_bounded(&["inspect", program.to_str().unwrap(), "--stats", "--json"]),
+        "inspect --stats --json",
+    );
+    cost_of(&stats, "inspect --stats --json")
+}
+
+fn cost_of(json: &Value, what: &str) -> (u64, Vec<u64>) {
+    let rounds = json["rounds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{what}: no rounds in {json}"));
+    let bytes: Vec<u64> = json["bytes_sent"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no bytes_sent in {json}"))
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    assert_eq!(bytes.len(), 3, "{what}: one count per party");
+    (rounds, bytes)
+}
+
+fn reference_outputs(program: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+    let json = json_of(
+        &secc_bounded(&[
+            "reference",
+            program.to_str().unwrap(),
+            "--input",
+            mlp_input().to_str().unwrap(),
+            "--json",
+        ]),
+        "reference",
+    );
+    outputs_of(&json)
+}
+
+/// Same names and shapes as the reference, and values within the tolerance; returns the
+/// largest error.
+fn assert_matches_reference(
+    got: &[(String, Vec<usize>, Vec<f64>)],
+    want: &[(String, Vec<usize>, Vec<f64>)],
+    what: &str,
+) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: output count");
+    let mut worst: f64 = 0.0;
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((&g.0, &g.1), (&w.0, &w.1), "{what}: output name/shape");
+        let error = max_abs_diff(&g.2, &w.2);
+        assert!(
+            error <= TOLERANCE,
+            "{what}: output {} differs from the reference by {error:e}",
+            g.0
+        );
+        worst = worst.max(error);
+    }
+    // An all-zero output would match a zero reference trivially; the MLP's logits are not zero.
+    assert!(
+        want.iter().any(|w| w.2.iter().any(|x| x.abs() > 1e-3)),
+        "{what}: the reference is degenerate"
+    );
+    worst
+}
+
+#[test]
+fn mlp_runs_on_both_transports_matching_the_reference_and_the_predicted_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile_mlp(dir.path());
+    let (rounds, bytes) = predicted_cost(&program);
+    assert!(
+        rounds > 0 && bytes.iter().all(|&b| b > 0),
+        "{rounds} {bytes:?}"
+    );
+    let reference = reference_outputs(&program);
+    // Make sure tcp really uses processes: the binary it needs must exist.
+    party_binary();
+    for transport in ["inproc", "tcp"] {
+        let npy = dir.path().join(format!("out-{transport}.npy"));
+        let what = format!("secc run --transport {transport}");
+        let run = json_of(
+            &secc_bounded(&[
+                "run",
+                program.to_str().unwrap(),
+                "--input",
+                mlp_input().to_str().unwrap(),
+                "--transport",
+                transport,
+                "--output",
+                npy.to_str().unwrap(),
+                "--json",
+            ]),
+            &what,
+        );
+        let got = outputs_of(&run);
+        let worst = assert_matches_reference(&got, &reference, &what);
+        // The error the CLI reports is the one against the same reference.
+        let reported = run["max_abs_error"]["logits"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what}: no max_abs_error.logits in {run}"));
+        assert!(
+            (reported - worst).abs() < 1e-9,
+            "{what}: {reported} vs {worst}"
+        );
+        // Measured counters equal the static prediction exactly.
+        assert_eq!(cost_of(&run, &what), (rounds, bytes.clone()), "{what}");
+        assert_eq!(
+            cost_of(&run["predicted"], &what),
+            (rounds, bytes.clone()),
+            "{what}: predicted"
+        );
+        assert_eq!(run["transport"], transport);
+        assert!(run["wall_s"].as_f64().is_some(), "{what}: wall_s");
+        let written: ndarray::ArrayD<f64> = ndarray_npy::read_npy(&npy).unwrap();
+        assert_eq!(written.shape(), got[0].1.as_slice(), "{what}: .npy shape");
+        assert_eq!(
+            written.iter().copied().collect::<Vec<_>>(),
+            got[0].2,
+            "{what}: .npy holds the printed output"
+        );
+    }
+}
+
+/// Three loopback addresses free a moment ago.
+fn free_loopback_addrs() -> [String; 3] {
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    [0, 1, 2].map(|i| listeners[i].local_addr().unwrap().to_string())
+}
+
+#[test]
+fn share_three_party_processes_and_client_give_the_reference_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile_mlp(dir.path());
+    let (rounds, bytes) = predicted_cost(&program);
+    let reference = reference_outputs(&program);
+    let deploy_dir = dir.path().join("deploy");
+    let out = secc_bounded(&[
+        "share",
+        program.to_str().unwrap(),
+        "--out-dir",
+        deploy_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "share: {}", stderr(&out));
+    let party_program = deploy_dir.join("mlp.party.secc");
+    let shares = [0, 1, 2].map(|i| deploy_dir.join(format!("mlp.p{i}.shares")));
+    for file in shares.iter().chain([&party_program]) {
+        assert!(file.is_file(), "share did not write {}", file.display());
+    }
+    // The parties' copy carries no weights: it cannot serve as the owner's file.
+    let out = secc_bounded(&[
+        "run",
+        party_program.to_str().unwrap(),
+        "--input",
+        mlp_input().to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("without weights"), "{}", stderr(&out));
+
+    let addrs = free_loopback_addrs();
+    let mut toml = String::from("connect_timeout_s = 30\nrecv_timeout_s = 30\n");
+    for (id, addr) in addrs.iter().enumerate() {
+        toml.push_str(&format!("\n[[party]]\nid = {id}\naddr = \"{addr}\"\n"));
+    }
+    let config = dir.path().join("parties.toml");
+    std::fs::write(&config, toml).unwrap();
+    let party = party_binary();
+    let parties: Vec<Child> = (0..3)
+        .map(|i| {
+            spawn(
+                &party,
+                &[
+                    "--id",
+                    &i.to_string(),
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--program",
+                    party_program.to_str().unwrap(),
+                    "--shares",
+                    shares[i].to_str().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    let client = secc_bounded(&[
+        "client",
+        party_program.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        mlp_input().to_str().unwrap(),
+        "--json",
+    ]);
+    let party_outputs: Vec<Output> = parties
+        .into_iter()
+        .enumerate()
+        .map(|(i, child)| wait_bounded(child, &format!("secc-party P{i}")))
+        .collect();
+    for (i, out) in party_outputs.iter().enumerate() {
+        assert!(out.status.success(), "P{i}: {}", stderr(out));
+    }
+    let run = json_of(&client, "secc client");
+    assert_matches_reference(&outputs_of(&run), &reference, "secc client");
+    assert_eq!(cost_of(&run, "secc client"), (rounds, bytes));
+}
+
+/// `secc run` on `program` with the MLP input and `--output`: must fail with exit status 1 and
+/// every `needle` in its message, without a panic and without an output file.
+fn expect_run_failure(program: &Path, input: &Path, needles: &[&str]) {
+    let out_path = program.with_extension("npy");
+    let out = secc_bounded(&[
+        "run",
+        program.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "'{needle}' not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out_path.exists(), "partial output {}", out_path.display());
+}
+
+#[test]
+fn run_rejects_corrupt_and_foreign_version_program_files_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile_mlp(dir.path());
+    let bytes = std::fs::read(&program).unwrap();
+
+    let truncated = dir.path().join("truncated.secc");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    expect_run_failure(&truncated, &mlp_input(), &["truncated.secc", "truncated"]);
+
+    // One flipped byte in the middle of the body: caught by a section hash or by prost.
+    let flipped = dir.path().join("flipped.secc");
+    let mut corrupt = bytes.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0x40;
+    std::fs::write(&flipped, &corrupt).unwrap();
+    expect_run_failure(&flipped, &mlp_input(), &["flipped.secc", "corrupt"]);
+
+    // The format version is the u32 after the 8 magic bytes.
+    let other_version = dir.path().join("v999.secc");
+    let mut foreign = bytes.clone();
+    foreign[8..12].copy_from_slice(&999u32.to_le_bytes());
+    std::fs::write(&other_version, &foreign).unwrap();
+    expect_run_failure(
+        &other_version,
+        &mlp_input(),
+        &["v999.secc", "unsupported format version 999"],
+    );
+
+    let not_secc = dir.path().join("model.onnx.secc");
+    std::fs::copy(models().join("mlp.onnx"), &not_secc).unwrap();
+    expect_run_failure(&not_secc, &mlp_input(), &["model.onnx.secc", "not a secc"]);
+
+    let missing = dir.path().join("absent.secc");
+    expect_run_failure(&missing, &mlp_input(), &["absent.secc"]);
+}
+
+#[test]
+fn run_names_a_missing_or_misshaped_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile_mlp(dir.path());
+    let input = dir.path().join("wrong_name.json");
+    std::fs::write(&input, r#"{"y": [[1.0, 2.0]]}"#).unwrap();
+    expect_run_failure(
+        &program,
+        &input,
+        &["wrong_name.json", "input 'x'", "missing"],
+    );
+    let input = dir.path().join("wrong_shape.json");
+    std::fs::write(&input, r#"{"x": [[1.0, 2.0]]}"#).unwrap();
+    expect_run_failure(
+        &program,
+        &input,
+        &["wrong_shape.json", "input 'x'", "[1, 2]"],
+    );
+}

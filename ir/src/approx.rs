@@ -17,17 +17,34 @@ pub const FOURIER_PERIOD: f64 = 16.0;
 /// (SecFormer cuts erf at |z| = 2.5, i.e. |x| = 2.5 sqrt 2).
 pub const GELU_CUT: f64 = 2.5 * std::f64::consts::SQRT_2;
 
-/// Least-squares fit of erf(x / sqrt 2) on [-GELU_CUT, GELU_CUT] by
-/// sum_{m=1..7} b_m sin(2 pi m x / FOURIER_PERIOD). Deterministic: a fixed grid and a dense
-/// normal-equation solve.
+/// Beyond |x| > TANH_CUT, tanh is taken as -1 or 1 (|tanh(4) - 1| < 7e-4).
+pub const TANH_CUT: f64 = 4.0;
+
+/// log2 of [`FOURIER_PERIOD`].
+pub const FOURIER_PERIOD_BITS: u32 = 4;
+
+/// The Fourier coefficients of erf(x / sqrt 2) on [-GELU_CUT, GELU_CUT] (computed once).
 pub fn fourier_erf_coefficients() -> [f64; FOURIER_TERMS] {
+    static COEFFICIENTS: std::sync::OnceLock<[f64; FOURIER_TERMS]> = std::sync::OnceLock::new();
+    *COEFFICIENTS.get_or_init(|| fourier_fit(|x| libm::erf(x / std::f64::consts::SQRT_2), GELU_CUT))
+}
+
+/// The Fourier coefficients of tanh on [-TANH_CUT, TANH_CUT] (computed once).
+pub fn fourier_tanh_coefficients() -> [f64; FOURIER_TERMS] {
+    static COEFFICIENTS: std::sync::OnceLock<[f64; FOURIER_TERMS]> = std::sync::OnceLock::new();
+    *COEFFICIENTS.get_or_init(|| fourier_fit(f64::tanh, TANH_CUT))
+}
+
+/// Least-squares fit of `target` on [-cut, cut] by sum_{m=1..7} b_m sin(2 pi m x / P).
+/// Deterministic: a fixed grid and a dense normal-equation solve.
+pub fn fourier_fit(target: impl Fn(f64) -> f64, cut: f64) -> [f64; FOURIER_TERMS] {
     let n = 2001;
     let mut ata = [[0.0f64; FOURIER_TERMS]; FOURIER_TERMS];
     let mut atb = [0.0f64; FOURIER_TERMS];
     for i in 0..n {
-        let x = -GELU_CUT + 2.0 * GELU_CUT * i as f64 / (n - 1) as f64;
+        let x = -cut + 2.0 * cut * i as f64 / (n - 1) as f64;
         let basis = fourier_basis(x);
-        let target = libm::erf(x / std::f64::consts::SQRT_2);
+        let target = target(x);
         for r in 0..FOURIER_TERMS {
             atb[r] += basis[r] * target;
             for c in 0..FOURIER_TERMS {
@@ -69,20 +86,36 @@ fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> [f64; N] {
     x
 }
 
-/// SecFormer's GeLU: 0 below -GELU_CUT, x above GELU_CUT, 0.5 x (1 + F(x)) between, with F the
-/// Fourier series of erf(x / sqrt 2).
+/// SecFormer's GeLU: 0 below -GELU_CUT, x from GELU_CUT up, 0.5 x (1 + F(x)) between, with F
+/// the Fourier series of erf(x / sqrt 2). The segment tests are x < -cut and x < cut, as the
+/// protocol's two comparisons compute them.
 pub fn sec_gelu(x: f64, coefficients: &[f64; FOURIER_TERMS]) -> f64 {
     if x < -GELU_CUT {
         0.0
-    } else if x > GELU_CUT {
+    } else if x >= GELU_CUT {
         x
     } else {
-        let f: f64 = fourier_basis(x)
-            .iter()
-            .zip(coefficients)
-            .map(|(s, b)| s * b)
-            .sum();
-        0.5 * x * (1.0 + f)
+        0.5 * x * (1.0 + fourier_series(x, coefficients))
+    }
+}
+
+/// The Fourier series with the given coefficients at x.
+pub fn fourier_series(x: f64, coefficients: &[f64; FOURIER_TERMS]) -> f64 {
+    fourier_basis(x)
+        .iter()
+        .zip(coefficients)
+        .map(|(s, b)| s * b)
+        .sum()
+}
+
+/// tanh as -1 below -TANH_CUT, 1 above TANH_CUT, the Fourier series between.
+pub fn sec_tanh(x: f64, coefficients: &[f64; FOURIER_TERMS]) -> f64 {
+    if x < -TANH_CUT {
+        -1.0
+    } else if x >= TANH_CUT {
+        1.0
+    } else {
+        fourier_series(x, coefficients)
     }
 }
 
@@ -183,6 +216,16 @@ mod tests {
             .map(|x| (sec_gelu(x, &b) - gelu_erf(x)).abs())
             .fold(0.0, f64::max);
         assert!(worst < 5e-3, "max |SecGelu - GeLU| = {worst}");
+    }
+
+    #[test]
+    fn fourier_tanh_is_close_to_tanh_everywhere() {
+        let b = fourier_tanh_coefficients();
+        let worst = (-8000..=8000)
+            .map(|i| i as f64 / 1000.0)
+            .map(|x| (sec_tanh(x, &b) - x.tanh()).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 5e-3, "max |SecTanh - tanh| = {worst}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The plaintext interpreter: evaluates a program in f64. It is the accuracy oracle for every
 //! rewrite and for the MPC runtime (brief §5).
 
+use crate::approx;
 use crate::op::{CompareKind, GeluKind, Op};
 use crate::program::{Program, ValueId, Weights};
 use ndarray::{concatenate, ArrayD, Axis, Ix2, IxDyn};
@@ -267,21 +268,34 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
             };
             softmax(x, *axis)
         }
-        Op::LayerNorm { eps } => {
-            let last = a[0].ndim().checked_sub(1).ok_or("layer_norm of a scalar")?;
-            let gamma: Vec<f64> = a[1].iter().copied().collect();
-            let beta: Vec<f64> = a[2].iter().copied().collect();
-            let mut out = a[0].clone();
-            for mut lane in out.lanes_mut(Axis(last)) {
-                let d = lane.len() as f64;
-                let mean = lane.sum() / d;
-                let var = lane.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d;
-                let inv = 1.0 / (var + eps).sqrt();
-                for (j, x) in lane.iter_mut().enumerate() {
-                    *x = (*x - mean) * inv * gamma[j] + beta[j];
-                }
-            }
-            out
+        Op::LayerNorm { eps } => layer_norm(a, |var| 1.0 / (var + eps).sqrt())?,
+        Op::SecLayerNorm {
+            eps,
+            deflation,
+            iterations,
+        } => layer_norm(a, |var| {
+            approx::goldschmidt_rsqrt(var + eps, *deflation, *iterations)
+        })?,
+        Op::Quad2Softmax {
+            axis,
+            shift,
+            deflation,
+            iterations,
+        } => quad2_softmax(a, *axis, *shift, *deflation, *iterations)?,
+        Op::SecGelu => {
+            let b = approx::fourier_erf_coefficients();
+            a[0].mapv(|x| approx::sec_gelu(x, &b))
+        }
+        Op::SecTanh => {
+            let b = approx::fourier_tanh_coefficients();
+            a[0].mapv(|x| approx::sec_tanh(x, &b))
+        }
+        Op::GoldschmidtDiv {
+            deflation,
+            iterations,
+        } => {
+            let recip = a[1].mapv(|v| approx::goldschmidt_reciprocal(v, *deflation, *iterations));
+            a[0] * &recip
         }
     };
     if out.shape() != expected.shape.as_slice() {
@@ -293,6 +307,55 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
         ));
     }
     Ok(out)
+}
+
+/// Layer normalisation over the last axis with the given 1/sqrt(var + eps).
+fn layer_norm(a: &[&ArrayD<f64>], inv_std: impl Fn(f64) -> f64) -> Result<ArrayD<f64>, String> {
+    let last = a[0].ndim().checked_sub(1).ok_or("layer_norm of a scalar")?;
+    let gamma: Vec<f64> = a[1].iter().copied().collect();
+    let beta: Vec<f64> = a[2].iter().copied().collect();
+    let mut out = a[0].clone();
+    for mut lane in out.lanes_mut(Axis(last)) {
+        let d = lane.len() as f64;
+        let mean = lane.sum() / d;
+        let var = lane.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d;
+        let inv = inv_std(var);
+        for (j, x) in lane.iter_mut().enumerate() {
+            *x = (*x - mean) * inv * gamma[j] + beta[j];
+        }
+    }
+    Ok(out)
+}
+
+/// The 2Quad softmax exactly as the protocol computes it (see [`Op::Quad2Softmax`]).
+fn quad2_softmax(
+    a: &[&ArrayD<f64>],
+    axis: usize,
+    shift: f64,
+    deflation: f64,
+    iterations: u32,
+) -> Result<ArrayD<f64>, String> {
+    let x = a[0];
+    let bias = match a.get(1) {
+        Some(b) => b
+            .broadcast(x.raw_dim())
+            .ok_or("softmax bias does not broadcast")?
+            .to_owned(),
+        None => ArrayD::zeros(x.raw_dim()),
+    };
+    let mut q = ndarray::Zip::from(x).and(&bias).map_collect(|&x, &b| {
+        if b > crate::op::MASKED_BIAS {
+            (x + b + shift).powi(2) / deflation
+        } else {
+            0.0
+        }
+    });
+    for mut lane in q.lanes_mut(Axis(axis)) {
+        let sum = lane.sum();
+        let recip = approx::goldschmidt_reciprocal(sum, 1.0, iterations);
+        lane.mapv_inplace(|v| v * recip);
+    }
+    Ok(q)
 }
 
 /// 0.5 x (1 + erf(x / sqrt 2)).

@@ -252,6 +252,12 @@ pub enum LocalInstr {
         src: Reg,
         component: u8,
     },
+    /// The same ring value read at the destination's scale: the real value is divided by
+    /// 2^(dst scale - src scale) at no cost (a free division by a power of two).
+    Rescale {
+        dst: Reg,
+        src: Reg,
+    },
 }
 
 /// An instruction that is exactly one communication step.
@@ -271,7 +277,8 @@ pub enum CommInstr {
     /// SecFormer's sine protocol (dealer P2): P0 and P1 open delta = x - t modulo
     /// M = 2^(period_bits + F) (F the source scale) for a mask t uniform modulo M that only P2
     /// knows, which hides x perfectly; P2 supplies additive shares of sin(m theta_t) and
-    /// cos(m theta_t); the result is a Pending share, at scale 2F, of
+    /// cos(m theta_t), encoded with (destination scale - F) fraction bits; the result is a
+    /// Pending share, at the destination's scale, of
     /// sum_m coefficients[m-1] sin(2 pi m x / 2^period_bits) for m = 1..=coefficients.len().
     FourierOpen {
         dst: Reg,
@@ -428,7 +435,8 @@ impl LocalInstr {
             | BoolAndLocal { dst, .. }
             | BoolShl { dst, .. }
             | BoolBit { dst, .. }
-            | BitComponentToArith { dst, .. } => *dst,
+            | BitComponentToArith { dst, .. }
+            | Rescale { dst, .. } => *dst,
         }
     }
 
@@ -451,7 +459,8 @@ impl LocalInstr {
             | Struct { src, .. }
             | ReduceSum { src, .. }
             | ComponentToBool { src, .. }
-            | BitComponentToArith { src, .. } => vec![*src],
+            | BitComponentToArith { src, .. }
+            | Rescale { src, .. } => vec![*src],
             Neg { a, .. }
             | MulInt { a, .. }
             | BoolXorPublic { a, .. }

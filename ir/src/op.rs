@@ -173,7 +173,40 @@ pub enum Op {
     LayerNorm {
         eps: f64,
     },
+
+    // --- protocol nodes chosen by the mode passes; the interpreter computes exactly the
+    // approximation, so MPC results are compared with what the protocol is meant to compute ---
+    /// SecFormer's 2Quad softmax along the last axis: q = (x + b + shift)^2 on entries the public
+    /// bias b keeps (b > MASKED_BIAS), 0 elsewhere; p = q / sum(q), the division by the
+    /// Goldschmidt reciprocal of sum(q) / deflation (a power of two) with `iterations` steps.
+    Quad2Softmax {
+        axis: usize,
+        shift: f64,
+        deflation: f64,
+        iterations: u32,
+    },
+    /// SecFormer's GeLU: 0 below -GELU_CUT, x above GELU_CUT, 0.5 x (1 + F(x)) between, with F
+    /// the power-of-two-period Fourier series of erf(x / sqrt 2) (see `approx`).
+    SecGelu,
+    /// tanh by the same construction: -1 / Fourier series / +1 around +-TANH_CUT.
+    SecTanh,
+    /// LayerNorm over the last axis with 1/sqrt(var + eps) by Goldschmidt iterations on
+    /// (var + eps) / deflation (a power of four), from the start 1; no comparisons.
+    SecLayerNorm {
+        eps: f64,
+        deflation: f64,
+        iterations: u32,
+    },
+    /// a / b with the Goldschmidt reciprocal of b / deflation (a power of two).
+    GoldschmidtDiv {
+        deflation: f64,
+        iterations: u32,
+    },
 }
+
+/// A softmax bias at or below this marks a masked entry (PyTorch uses the float minimum, older
+/// exports -10000).
+pub const MASKED_BIAS: f64 = -1000.0;
 
 impl Op {
     /// The printed name, also used in the cost report and by `secc inspect`.
@@ -212,6 +245,11 @@ impl Op {
             Op::ReduceMax { .. } => "reduce_max",
             Op::Softmax { .. } => "softmax",
             Op::LayerNorm { .. } => "layer_norm",
+            Op::Quad2Softmax { .. } => "quad2_softmax",
+            Op::SecGelu => "sec_gelu",
+            Op::SecTanh => "sec_tanh",
+            Op::SecLayerNorm { .. } => "sec_layer_norm",
+            Op::GoldschmidtDiv { .. } => "goldschmidt_div",
         }
     }
 
@@ -241,8 +279,10 @@ impl Op {
             Op::Where => Exactly(3),
             Op::Concat { .. } => Between(1, usize::MAX),
             Op::Gather { .. } | Op::Embedding | Op::MatMul => Exactly(2),
-            Op::Softmax { .. } => Between(1, 2),
-            Op::LayerNorm { .. } => Exactly(3),
+            Op::Softmax { .. } | Op::Quad2Softmax { .. } => Between(1, 2),
+            Op::LayerNorm { .. } | Op::SecLayerNorm { .. } => Exactly(3),
+            Op::SecGelu | Op::SecTanh => Exactly(1),
+            Op::GoldschmidtDiv { .. } => Exactly(2),
         }
     }
 
@@ -443,7 +483,7 @@ impl Op {
                 };
                 Ok(ValueType::new(shape, vis, enc))
             }
-            Op::Softmax { axis } => {
+            Op::Softmax { axis } | Op::Quad2Softmax { axis, .. } => {
                 let a = first.unwrap();
                 if *axis >= a.rank() {
                     return Err(format!("softmax axis {axis} for rank {}", a.rank()));
@@ -465,7 +505,21 @@ impl Op {
                     Encoding::Fixed,
                 ))
             }
-            Op::LayerNorm { .. } => {
+            Op::SecGelu | Op::SecTanh => Ok(ValueType::new(
+                first.unwrap().shape.clone(),
+                vis,
+                Encoding::Fixed,
+            )),
+            Op::GoldschmidtDiv { .. } => {
+                let shape = broadcast_shapes(&args[0].shape, &args[1].shape).ok_or_else(|| {
+                    format!(
+                        "shapes {:?} and {:?} do not broadcast",
+                        args[0].shape, args[1].shape
+                    )
+                })?;
+                Ok(ValueType::new(shape, vis, Encoding::Fixed))
+            }
+            Op::LayerNorm { .. } | Op::SecLayerNorm { .. } => {
                 let a = first.unwrap();
                 let d = *a.shape.last().ok_or("layer_norm of a scalar")?;
                 for p in &args[1..] {
@@ -528,6 +582,11 @@ impl Op {
             | Op::ReduceMax { .. }
             | Op::Softmax { .. }
             | Op::LayerNorm { .. }
+            | Op::Quad2Softmax { .. }
+            | Op::SecGelu
+            | Op::SecTanh
+            | Op::SecLayerNorm { .. }
+            | Op::GoldschmidtDiv { .. }
                 if secret_out || args.first().is_some_and(|a| a.is_secret()) =>
             {
                 let elems = args.first().map_or(n, |a| a.element_count() as u64);

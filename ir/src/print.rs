@@ -32,6 +32,22 @@ pub fn attributes(op: &Op) -> String {
             format!("{axes:?}{}", if *keep_dims { ", keep" } else { "" })
         }
         Op::LayerNorm { eps } => format!("eps {eps:e}"),
+        Op::Quad2Softmax {
+            axis,
+            shift,
+            deflation,
+            iterations,
+        } => format!("axis {axis}, shift {shift}, deflation {deflation}, {iterations} iterations"),
+        Op::SecLayerNorm {
+            eps,
+            deflation,
+            iterations,
+        } => format!("eps {eps:e}, deflation {deflation}, {iterations} iterations"),
+        Op::GoldschmidtDiv {
+            deflation,
+            iterations,
+        } => format!("deflation {deflation}, {iterations} iterations"),
+        Op::SecGelu | Op::SecTanh => String::new(),
         Op::Add
         | Op::Sub
         | Op::Mul

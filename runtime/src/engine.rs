@@ -498,13 +498,13 @@ impl<'p> Engine<'p> {
                 ..
             } => {
                 let frac = self.frac(src);
-                if self.frac(*dst) != 2 * frac {
+                let Some(dealer_frac) = self.frac(*dst).checked_sub(frac).filter(|&g| g > 0) else {
                     return Err(format!(
-                        "FourierOpen of scale {frac} gives scale {}, not {}",
-                        2 * frac,
+                        "FourierOpen of scale {frac} into scale {}: the result needs more \
+                         fraction bits than the source",
                         self.frac(*dst)
                     ));
-                }
+                };
                 let (out, state) = fourier::open_start(
                     me,
                     &self.seeds,
@@ -513,6 +513,7 @@ impl<'p> Engine<'p> {
                     *period_bits,
                     coefficients.len(),
                     frac,
+                    dealer_frac,
                 )?;
                 Ok((out, StepState::Fourier(state)))
             }
@@ -839,6 +840,25 @@ impl<'p> Engine<'p> {
                 let (first, second) = rss(*src)?;
                 let (first, second) = boolean::component_to_bool(me, first, second, c);
                 Share::BoolRss { first, second }
+            }
+            Rescale { dst, src } => {
+                if self.frac(*dst) < self.frac(*src) {
+                    return Err(LocalError::Program(
+                        "Rescale may only raise the scale (a division by a power of two)".into(),
+                    ));
+                }
+                match get(*src)? {
+                    s @ (Share::Rss { .. }
+                    | Share::Add3(_)
+                    | Share::Ring(_)
+                    | Share::Pending { .. }) => s.clone(),
+                    other => {
+                        return Err(LocalError::Program(format!(
+                            "Rescale of a {:?} register",
+                            other.kind()
+                        )))
+                    }
+                }
             }
             BitComponentToArith {
                 src, component: c, ..

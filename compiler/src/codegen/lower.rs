@@ -5,6 +5,7 @@
 
 use super::compose::{mul_shares, relu, settle_product, truncate};
 use super::emit::Emitter;
+use super::nonlinear;
 use super::CodegenError;
 use secc_ir::lir::{InputForm, LocalInstr, LowInput, LowOutput, LowParam, Reg, RegKind, StructOp};
 use secc_ir::{Encoding, InputRole, Node, Op, Program, Tensor, ValueId};
@@ -478,6 +479,63 @@ impl<'p> Lowering<'p> {
             }
             Op::Where => self.select(v, node, &args, &shape)?,
             Op::Const { .. } => unreachable!("constants are public"),
+            Op::Quad2Softmax {
+                axis,
+                shift,
+                deflation,
+                iterations,
+            } => {
+                if *axis + 1 != shape.len() {
+                    return Err(
+                        self.unsupported(v, "2Quad softmax over an axis other than the last")
+                    );
+                }
+                let bias = args.get(1).map(|b| b.reg);
+                nonlinear::quad2_softmax(
+                    &mut self.e,
+                    args[0].reg,
+                    bias,
+                    *shift,
+                    *deflation,
+                    *iterations,
+                )
+            }
+            Op::SecGelu => nonlinear::sec_gelu(&mut self.e, args[0].reg),
+            Op::SecTanh => nonlinear::sec_tanh(&mut self.e, args[0].reg),
+            Op::SecLayerNorm {
+                eps,
+                deflation,
+                iterations,
+            } => {
+                let [x, gamma, beta] = [0, 1, 2].map(|i| args[i]);
+                if !gamma.secret || !beta.secret {
+                    return Err(self.unsupported(v, "layer norm with public scale or shift"));
+                }
+                nonlinear::sec_layer_norm(
+                    &mut self.e,
+                    x.reg,
+                    gamma.reg,
+                    beta.reg,
+                    *eps,
+                    *deflation,
+                    *iterations,
+                )
+            }
+            Op::GoldschmidtDiv {
+                deflation,
+                iterations,
+            } => {
+                if !args[0].secret {
+                    return Err(self.unsupported(v, "a public numerator over a secret divisor"));
+                }
+                nonlinear::goldschmidt_div(
+                    &mut self.e,
+                    args[0].reg,
+                    args[1].reg,
+                    *deflation,
+                    *iterations,
+                )
+            }
             Op::Pow { .. }
             | Op::Sqrt
             | Op::Reciprocal

@@ -10,9 +10,12 @@ pub mod compose;
 pub mod cost;
 pub mod emit;
 pub mod lower;
+pub mod nonlinear;
 pub mod schedule;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_nonlinear;
 
 use secc_ir::lir::LowProgram;
 use secc_ir::Program;

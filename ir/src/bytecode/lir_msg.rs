@@ -334,6 +334,8 @@ pub mod local_instr {
         /// `value` = component.
         #[prost(message, tag = "23")]
         BitComponentToArith(UnaryWithMsg),
+        #[prost(message, tag = "24")]
+        Rescale(UnaryMsg),
     }
 }
 
@@ -632,6 +634,7 @@ fn local_to_msg(instr: &LocalInstr) -> LocalInstrMsg {
             src,
             component,
         } => M::BitComponentToArith(unary_with(*dst, *src, u32::from(*component))),
+        LocalInstr::Rescale { dst, src } => M::Rescale(unary(*dst, *src)),
     };
     LocalInstrMsg { instr: Some(msg) }
 }
@@ -956,6 +959,10 @@ fn local_from_msg(msg: LocalInstrMsg, b: &Bounds, at: &str) -> Result<LocalInstr
             dst: r(m.dst)?,
             src: r(m.a)?,
             component: b.component(m.value, at)?,
+        },
+        M::Rescale(m) => LocalInstr::Rescale {
+            dst: r(m.dst)?,
+            src: r(m.a)?,
         },
     })
 }

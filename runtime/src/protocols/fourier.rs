@@ -11,8 +11,9 @@
 //!                                          + cos(m theta(delta)) sin(m theta(t))],
 //! linear in the dealer's values cos(m theta(t)), sin(m theta(t)) once delta is public to P0
 //! and P1. P0's additive shares of those come from k_0's stream (after t^0); P2 sends P1 the
-//! complements, m-major: [C_1, S_1, C_2, S_2, ...], n words each. The result is a Pending
-//! 2-out-of-2 share at scale 2F held by P0 and P1.
+//! complements, m-major: [C_1, S_1, C_2, S_2, ...], n words each, encoded with G fraction bits
+//! where F + G is the destination's scale (G = F usually; more for series with large
+//! coefficients). The result is a Pending 2-out-of-2 share held by P0 and P1.
 //!
 //! Privacy: delta is x - t with t uniform modulo M and unknown to P0 and P1, so it is uniform
 //! modulo M whatever x is (perfect hiding: the period is a power of two). P1 sees a, padded by
@@ -48,7 +49,9 @@ fn angle(v: u64, mask: u64) -> f64 {
     2.0 * PI * (v & mask) as f64 / (mask as f64 + 1.0)
 }
 
-/// Starts the step at `party`; `frac` is the scale of the source.
+/// Starts the step at `party`; `frac` is the scale of the source, `dealer_frac` the precision
+/// of the dealer's sines and cosines (the result's scale is the sum of the two).
+#[allow(clippy::too_many_arguments)]
 pub fn open_start(
     party: usize,
     seeds: &PartySeeds,
@@ -57,6 +60,7 @@ pub fn open_start(
     period_bits: u32,
     terms: usize,
     frac: u32,
+    dealer_frac: u32,
 ) -> Result<(Outgoing, Option<FourierState>), String> {
     let mask = modulus_mask(period_bits, frac)?;
     let Share::Rss { first, second } = src else {
@@ -77,8 +81,8 @@ pub fn open_start(
                 let theta = angle(t0[j].wrapping_add(t1[j]), mask);
                 for m in 0..terms {
                     let phase = (m + 1) as f64 * theta;
-                    let c = secc_ir::fixed::encode(phase.cos(), frac);
-                    let s = secc_ir::fixed::encode(phase.sin(), frac);
+                    let c = secc_ir::fixed::encode(phase.cos(), dealer_frac);
+                    let s = secc_ir::fixed::encode(phase.sin(), dealer_frac);
                     let (ci, si) = ((2 * m) * n + j, (2 * m + 1) * n + j);
                     to_p1[ci] = c.wrapping_sub(p0_shares[ci]);
                     to_p1[si] = s.wrapping_sub(p0_shares[si]);
@@ -129,7 +133,8 @@ pub fn open_start(
     }
 }
 
-/// Finishes the step: P0's or P1's Pending half at scale 2F, or P2's empty placeholder.
+/// Finishes the step: P0's or P1's Pending half (public factors encoded at the source scale
+/// `frac`), or P2's empty placeholder.
 pub fn open_finish(
     party: usize,
     state: Option<FourierState>,

@@ -1,0 +1,329 @@
+//! SecFormer's non-linear protocols, composed from LIR instructions (no comparisons in softmax
+//! and layer norm; two comparisons in GeLU and tanh, running in parallel with the Fourier
+//! series).
+//!
+//! Rounds per protocol (products with truncation take 2 rounds, comparisons 10):
+//! - Goldschmidt reciprocal with k iterations: 2k; inverse square root: 3k - 1.
+//! - 2Quad softmax: 2 (square) + 2k + 2 (normalise).
+//! - layer norm: 2 (mean) + 2 (variance) + (3k - 1) + 2 (scale) .
+//! - GeLU / tanh: 10 (comparisons) + 1 (selection), the series finishing in 4 meanwhile.
+
+use super::compose::{bit_to_arith, msb, settle_product, truncate};
+use super::emit::Emitter;
+use secc_ir::approx;
+use secc_ir::lir::{CommInstr, LocalInstr, Reg, RegKind};
+use secc_ir::op::{CompareKind, MASKED_BIAS};
+use secc_ir::{Encoding, Op, Tensor};
+
+/// A public scalar encoded in the ring at `frac` fraction bits.
+pub fn ring_scalar(e: &mut Emitter, value: f64, frac: u32) -> Reg {
+    let public = e.constant(Tensor::scalar(value, Encoding::Fixed));
+    let dst = e.reg(RegKind::Ring, &[], frac);
+    e.local(LocalInstr::Encode {
+        dst,
+        src: public,
+        frac_bits: frac,
+    })
+}
+
+/// `a + b` with a public ring `b` (or both shares), at `a`'s scale.
+fn add(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
+    let shape = broadcast(e, a, b);
+    let dst = e.reg(RegKind::Rss, &shape, e.frac(a));
+    e.local(LocalInstr::Add { dst, a, b })
+}
+
+/// `a - b`; either operand may be a public ring value; the result is a share.
+fn sub(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
+    let shape = broadcast(e, a, b);
+    let frac = e.frac(a).max(e.frac(b));
+    let dst = e.reg(RegKind::Rss, &shape, frac);
+    e.local(LocalInstr::Sub { dst, a, b })
+}
+
+fn broadcast(e: &Emitter, a: Reg, b: Reg) -> Vec<usize> {
+    secc_ir::types::broadcast_shapes(&e.shape(a), &e.shape(b))
+        .expect("operand shapes were checked by the IR verifier")
+}
+
+/// The same ring value at scale `frac` (>= its own): a free division by 2^(frac - own).
+pub fn rescale(e: &mut Emitter, x: Reg, frac: u32) -> Reg {
+    if e.frac(x) == frac {
+        return x;
+    }
+    let shape = e.shape(x);
+    let kind = e.decl(x).kind;
+    let dst = e.reg(kind, &shape, frac);
+    e.local(LocalInstr::Rescale { dst, src: x })
+}
+
+/// a * b / 2^divide_log2 as a share at scale `out_frac`, with one truncation (or a reshare
+/// when no bits are dropped).
+pub fn product(e: &mut Emitter, a: Reg, b: Reg, divide_log2: u32, out_frac: u32) -> Reg {
+    let shape = broadcast(e, a, b);
+    let scale = e.frac(a) + e.frac(b);
+    let add3 = e.reg(RegKind::Add3, &shape, scale);
+    e.local(LocalInstr::MulShares { dst: add3, a, b });
+    let shift = scale + divide_log2 - out_frac;
+    debug_assert!(shift <= scale, "the result scale must cover the division");
+    let settled = settle_product(e, add3, shift);
+    rescale(e, settled, out_frac)
+}
+
+/// Integer share of [x < c] for a public constant c: the sign of x - c.
+pub fn less_than_constant(e: &mut Emitter, x: Reg, c: f64) -> Reg {
+    let frac = e.frac(x);
+    let threshold = ring_scalar(e, c, frac);
+    let diff = sub(e, x, threshold);
+    let bit = msb(e, diff);
+    bit_to_arith(e, bit)
+}
+
+/// 1 / s by Goldschmidt's iteration from the start 1 (s already deflated into (0, 2)):
+/// e_0 = 1 - s, y = prod_i (1 + e_i), e_(i+1) = e_i^2.
+pub fn goldschmidt_reciprocal(e: &mut Emitter, s: Reg, iterations: u32) -> Reg {
+    let frac = e.frac(s);
+    let one = ring_scalar(e, 1.0, frac);
+    let mut err = sub(e, one, s);
+    let mut y = add(e, err, one);
+    for _ in 1..iterations {
+        err = product(e, err, err, 0, frac);
+        let factor = add(e, err, one);
+        y = product(e, y, factor, 0, frac);
+    }
+    y
+}
+
+/// 1 / sqrt(b) by Goldschmidt's iteration from the start 1 (b already deflated into (0, 3)):
+/// r = (3 - b) / 2, b <- b r^2, y <- y r. Returns y at scale frac + 1.
+pub fn goldschmidt_rsqrt(e: &mut Emitter, b: Reg, iterations: u32) -> Reg {
+    let frac = e.frac(b);
+    let three = ring_scalar(e, 3.0, frac);
+    let mut b = b;
+    let mut h = sub(e, three, b);
+    // y_1 = h / 2: the same ring value read one bit finer.
+    let mut y = rescale(e, h, frac + 1);
+    for _ in 1..iterations {
+        // b <- b h^2 / 4, keeping h^2 at double scale (reshare only) to save a truncation.
+        let h2 = product(e, h, h, 0, 2 * frac);
+        b = product(e, b, h2, 2, frac);
+        h = sub(e, three, b);
+        y = product(e, y, h, 1, frac + 1);
+    }
+    y
+}
+
+/// SecFormer's 2Quad softmax along the last axis (see `Op::Quad2Softmax`).
+pub fn quad2_softmax(
+    e: &mut Emitter,
+    x: Reg,
+    bias: Option<Reg>,
+    shift: f64,
+    deflation: f64,
+    iterations: u32,
+) -> Reg {
+    let frac = e.frac(x);
+    let shape = e.shape(x);
+    let axis = shape.len() - 1;
+    let (shifted, keep) = match bias {
+        Some(bias) => {
+            let bias_shape = e.shape(bias);
+            let public = |e: &mut Emitter, op: Op, args: Vec<Reg>| {
+                let dst = e.reg(RegKind::Public, &bias_shape, 0);
+                e.local(LocalInstr::PublicOp { dst, op, args })
+            };
+            let floor = e.constant(Tensor::scalar(MASKED_BIAS, Encoding::Fixed));
+            let keep = public(
+                e,
+                Op::Compare {
+                    kind: CompareKind::Greater,
+                },
+                vec![bias, floor],
+            );
+            let zero = e.constant(Tensor::scalar(0.0, Encoding::Fixed));
+            let finite = public(e, Op::Where, vec![keep, bias, zero]);
+            let c = e.constant(Tensor::scalar(shift, Encoding::Fixed));
+            let offset = public(e, Op::Add, vec![finite, c]);
+            let offset_ring = e.reg(RegKind::Ring, &bias_shape, frac);
+            e.local(LocalInstr::Encode {
+                dst: offset_ring,
+                src: offset,
+                frac_bits: frac,
+            });
+            let keep_ring = e.reg(RegKind::Ring, &bias_shape, 0);
+            e.local(LocalInstr::Encode {
+                dst: keep_ring,
+                src: keep,
+                frac_bits: 0,
+            });
+            (add(e, x, offset_ring), Some(keep_ring))
+        }
+        None => {
+            let c = ring_scalar(e, shift, frac);
+            (add(e, x, c), None)
+        }
+    };
+    let mut square = e.reg(RegKind::Add3, &shape, 2 * frac);
+    e.local(LocalInstr::MulShares {
+        dst: square,
+        a: shifted,
+        b: shifted,
+    });
+    if let Some(keep) = keep {
+        let masked = e.reg(RegKind::Add3, &shape, 2 * frac);
+        e.local(LocalInstr::MulPublic {
+            dst: masked,
+            a: square,
+            b: keep,
+        });
+        square = masked;
+    }
+    // q / D straight out of the truncation: D is a power of two.
+    let deflate_log2 = deflation.log2().round() as u32;
+    let q = truncate(e, square, frac + deflate_log2);
+    let q = rescale(e, q, frac);
+    let mut sum_shape = shape.clone();
+    sum_shape[axis] = 1;
+    let sum = e.reg(RegKind::Rss, &sum_shape, frac);
+    e.local(LocalInstr::ReduceSum {
+        dst: sum,
+        src: q,
+        axes: vec![axis],
+        keep_dims: true,
+    });
+    let recip = goldschmidt_reciprocal(e, sum, iterations);
+    product(e, q, recip, 0, frac)
+}
+
+/// LayerNorm with a Goldschmidt inverse square root (see `Op::SecLayerNorm`).
+pub fn sec_layer_norm(
+    e: &mut Emitter,
+    x: Reg,
+    gamma: Reg,
+    beta: Reg,
+    eps: f64,
+    deflation: f64,
+    iterations: u32,
+) -> Reg {
+    let frac = e.frac(x);
+    let shape = e.shape(x);
+    let last = shape.len() - 1;
+    let d = shape[last];
+    let mut row_shape = shape.clone();
+    row_shape[last] = 1;
+    let sum = e.reg(RegKind::Rss, &row_shape, frac);
+    e.local(LocalInstr::ReduceSum {
+        dst: sum,
+        src: x,
+        axes: vec![last],
+        keep_dims: true,
+    });
+    let inv_d = ring_scalar(e, 1.0 / d as f64, frac);
+    let mean_wide = e.reg(RegKind::Rss, &row_shape, 2 * frac);
+    e.local(LocalInstr::MulPublic {
+        dst: mean_wide,
+        a: sum,
+        b: inv_d,
+    });
+    let mean = truncate(e, mean_wide, frac);
+    let centred = sub(e, x, mean);
+    // Sum of squares before any truncation, then one truncation for 1 / (d D).
+    let squares = e.reg(RegKind::Add3, &shape, 2 * frac);
+    e.local(LocalInstr::MulShares {
+        dst: squares,
+        a: centred,
+        b: centred,
+    });
+    let square_sum = e.reg(RegKind::Add3, &row_shape, 2 * frac);
+    e.local(LocalInstr::ReduceSum {
+        dst: square_sum,
+        src: squares,
+        axes: vec![last],
+        keep_dims: true,
+    });
+    let scale = ring_scalar(e, 1.0 / (d as f64 * deflation), frac);
+    let var_wide = e.reg(RegKind::Add3, &row_shape, 3 * frac);
+    e.local(LocalInstr::MulPublic {
+        dst: var_wide,
+        a: square_sum,
+        b: scale,
+    });
+    let var = truncate(e, var_wide, 2 * frac);
+    let eps_ring = ring_scalar(e, eps / deflation, frac);
+    let b = add(e, var, eps_ring);
+    let inv_std = goldschmidt_rsqrt(e, b, iterations);
+    // (x - mean) gamma meanwhile; then times 1/sqrt(var + eps) = inv_std / sqrt(D), with
+    // sqrt(D) a power of two folded into the truncation.
+    let scaled = product(e, centred, gamma, 0, frac);
+    let half_log2 = (deflation.log2() / 2.0).round() as u32;
+    let normalised = product(e, scaled, inv_std, half_log2, frac);
+    add(e, normalised, beta)
+}
+
+/// Fourier series of x (coefficients for sin(2 pi m x / FOURIER_PERIOD)) as a share at scale
+/// `out_frac` (the dealer's values get `out_frac - F` fraction bits).
+fn fourier_series(e: &mut Emitter, x: Reg, coefficients: &[f64], out_frac: u32) -> Reg {
+    let shape = e.shape(x);
+    let pending = e.reg(RegKind::Pending, &shape, out_frac);
+    e.comm(CommInstr::FourierOpen {
+        dst: pending,
+        src: x,
+        period_bits: approx::FOURIER_PERIOD_BITS,
+        coefficients: coefficients.to_vec(),
+    });
+    let series = e.reg(RegKind::Rss, &shape, out_frac);
+    e.comm(CommInstr::TruncFinish {
+        dst: series,
+        src: pending,
+    })
+}
+
+/// The integer shares [x < -cut] and [x >= cut]... as (below, middle, above) indicators.
+fn segments(e: &mut Emitter, x: Reg, cut: f64) -> (Reg, Reg, Reg) {
+    let below = less_than_constant(e, x, -cut);
+    let below_upper = less_than_constant(e, x, cut);
+    let one = ring_scalar(e, 1.0, 0);
+    let above = sub(e, one, below_upper);
+    let middle = sub(e, below_upper, below);
+    (below, middle, above)
+}
+
+/// SecFormer's GeLU (see `Op::SecGelu`).
+pub fn sec_gelu(e: &mut Emitter, x: Reg) -> Reg {
+    let frac = e.frac(x);
+    let (_below, middle, above) = segments(e, x, approx::GELU_CUT);
+    let series = fourier_series(e, x, &approx::fourier_erf_coefficients(), 2 * frac);
+    let one = ring_scalar(e, 1.0, 2 * frac);
+    let one_plus = add(e, series, one);
+    let inner = product(e, x, one_plus, 1, frac);
+    let middle_part = product(e, inner, middle, 0, frac);
+    let upper_part = product(e, x, above, 0, frac);
+    add(e, middle_part, upper_part)
+}
+
+/// tanh by three segments and a Fourier series (see `Op::SecTanh`).
+pub fn sec_tanh(e: &mut Emitter, x: Reg) -> Reg {
+    let frac = e.frac(x);
+    let (below, middle, above) = segments(e, x, approx::TANH_CUT);
+    // tanh's coefficients reach 8: the dealer's values get twice the precision.
+    let series = fourier_series(e, x, &approx::fourier_tanh_coefficients(), 3 * frac);
+    let middle_part = product(e, series, middle, 0, frac);
+    let sign = sub(e, above, below);
+    let shape = e.shape(sign);
+    let sign_fixed = e.reg(RegKind::Rss, &shape, frac);
+    e.local(LocalInstr::MulInt {
+        dst: sign_fixed,
+        a: sign,
+        k: 1i64 << frac,
+    });
+    add(e, middle_part, sign_fixed)
+}
+
+/// a / b by the Goldschmidt reciprocal of b / D (D a power of two; see `Op::GoldschmidtDiv`).
+pub fn goldschmidt_div(e: &mut Emitter, a: Reg, b: Reg, deflation: f64, iterations: u32) -> Reg {
+    let frac = e.frac(a);
+    let log2 = deflation.log2().round() as u32;
+    let deflated = rescale(e, b, e.frac(b) + log2);
+    let recip = goldschmidt_reciprocal(e, deflated, iterations);
+    product(e, a, recip, log2, frac)
+}

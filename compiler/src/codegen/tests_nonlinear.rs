@@ -1,0 +1,196 @@
+//! Each SecFormer protocol run across three in-process parties against the plaintext
+//! interpreter of the same IR node (which computes exactly the approximation), on random inputs
+//! over the protocol's stated range, with the measured cost equal to the prediction.
+
+use super::generate;
+use secc_ir::approx;
+use secc_ir::interp::evaluate;
+use secc_ir::{Encoding, InputRole, Op, Program, Tensor, Weights};
+use std::collections::HashMap;
+
+/// A small deterministic generator for test data (not for secrets).
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
+    }
+
+    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+fn array(shape: &[usize], data: Vec<f64>) -> ndarray::ArrayD<f64> {
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data).unwrap()
+}
+
+/// Runs `program` in MPC and in the interpreter; returns the largest difference per output.
+fn mpc_vs_plaintext(
+    program: &Program,
+    weights: Vec<Tensor>,
+    inputs: Vec<(&str, ndarray::ArrayD<f64>)>,
+) -> Vec<f64> {
+    let low = generate(program).unwrap();
+    let inputs: HashMap<String, ndarray::ArrayD<f64>> = inputs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let report = secc_runtime::run_local(&low, &weights, &inputs).unwrap();
+    let cost = low.predicted_cost();
+    assert_eq!(report.rounds, cost.rounds);
+    assert_eq!(report.bytes_sent, cost.bytes_sent);
+    let plain = evaluate(program, &Weights { tensors: weights }, &inputs).unwrap();
+    plain
+        .iter()
+        .zip(&report.outputs)
+        .map(|((name, want), got)| {
+            assert_eq!(name, &got.name);
+            want.iter()
+                .zip(&got.data)
+                .map(|(w, g)| (w - g).abs())
+                .fold(0.0, f64::max)
+        })
+        .collect()
+}
+
+fn unary(op: Op, n: usize) -> Program {
+    let mut p = Program::new("unary", 16);
+    let x = p.add_input("x", InputRole::Client, vec![n], Encoding::Fixed);
+    let y = p.push(op, vec![x], "node").unwrap();
+    p.add_output("y", y);
+    p
+}
+
+#[test]
+fn sec_gelu_matches_its_definition_over_all_segments() {
+    let mut rng = Lcg(1);
+    let mut xs = vec![0.0, -3.5, 3.5, -3.6, 3.6, 7.99, -7.99, 50.0, -50.0, 1e-4];
+    xs.extend(rng.vec(300, -8.0, 8.0));
+    let n = xs.len();
+    let err = mpc_vs_plaintext(&unary(Op::SecGelu, n), vec![], vec![("x", array(&[n], xs))]);
+    assert!(err[0] < 2e-3, "max error {}", err[0]);
+}
+
+#[test]
+fn sec_tanh_matches_its_definition_over_all_segments() {
+    let mut rng = Lcg(2);
+    let mut xs = vec![0.0, -4.0, 4.0, -4.1, 4.1, 30.0, -30.0];
+    xs.extend(rng.vec(300, -8.0, 8.0));
+    let n = xs.len();
+    let err = mpc_vs_plaintext(&unary(Op::SecTanh, n), vec![], vec![("x", array(&[n], xs))]);
+    assert!(err[0] < 2e-3, "max error {}", err[0]);
+}
+
+#[test]
+fn quad2_softmax_with_a_padding_mask_matches_its_definition() {
+    let (rows, cols) = (6, 8);
+    // Kept entries give (x + 5)^2 in [1, 81]; six kept per row: sums in [6, 486].
+    let deflation = 512.0;
+    let iterations = approx::reciprocal_iterations(6.0 / 512.0, 486.0 / 512.0, 1e-5).unwrap();
+    let mut p = Program::new("softmax", 16);
+    let x = p.add_input("x", InputRole::Client, vec![rows, cols], Encoding::Fixed);
+    let mask = p.add_input(
+        "mask",
+        InputRole::ClientPublic,
+        vec![1, cols],
+        Encoding::Fixed,
+    );
+    let y = p
+        .push(
+            Op::Quad2Softmax {
+                axis: 1,
+                shift: 5.0,
+                deflation,
+                iterations,
+            },
+            vec![x, mask],
+            "softmax",
+        )
+        .unwrap();
+    p.add_output("p", y);
+    let mut rng = Lcg(3);
+    let xs = rng.vec(rows * cols, -4.0, 4.0);
+    let mut bias = vec![0.0; cols];
+    bias[cols - 1] = -3.4e38;
+    bias[cols - 2] = -10000.0;
+    let err = mpc_vs_plaintext(
+        &p,
+        vec![],
+        vec![
+            ("x", array(&[rows, cols], xs)),
+            ("mask", array(&[1, cols], bias)),
+        ],
+    );
+    assert!(err[0] < 2e-3, "max error {}", err[0]);
+}
+
+#[test]
+fn sec_layer_norm_matches_its_definition() {
+    let (rows, d) = (5, 24);
+    // Row variances of 3 U(-1, 1) + offsets lie in about [1, 5]; deflation 16 puts
+    // (var + eps) / D in [0.05, 0.4].
+    let deflation = 16.0;
+    let iterations = approx::rsqrt_iterations(0.03, 0.5, 1e-5).unwrap();
+    let mut p = Program::new("ln", 16);
+    let x = p.add_input("x", InputRole::Client, vec![rows, d], Encoding::Fixed);
+    let gamma = p.add_param("gamma", vec![d]);
+    let beta = p.add_param("beta", vec![d]);
+    let y = p
+        .push(
+            Op::SecLayerNorm {
+                eps: 1e-12,
+                deflation,
+                iterations,
+            },
+            vec![x, gamma, beta],
+            "ln",
+        )
+        .unwrap();
+    p.add_output("y", y);
+    let mut rng = Lcg(4);
+    let xs: Vec<f64> = (0..rows * d)
+        .map(|i| 3.0 * rng.uniform(-1.0, 1.0) + (i / d) as f64 * 10.0)
+        .collect();
+    let weights = vec![
+        Tensor::new(vec![d], Encoding::Fixed, rng.vec(d, 0.5, 1.5)),
+        Tensor::new(vec![d], Encoding::Fixed, rng.vec(d, -0.5, 0.5)),
+    ];
+    let err = mpc_vs_plaintext(&p, weights, vec![("x", array(&[rows, d], xs))]);
+    assert!(err[0] < 5e-3, "max error {}", err[0]);
+}
+
+#[test]
+fn goldschmidt_division_matches_its_definition() {
+    let n = 64;
+    let deflation = 16.0;
+    let iterations = approx::reciprocal_iterations(0.5 / 16.0, 10.0 / 16.0, 1e-5).unwrap();
+    let mut p = Program::new("div", 16);
+    let a = p.add_input("a", InputRole::Client, vec![n], Encoding::Fixed);
+    let b = p.add_input("b", InputRole::Client, vec![n], Encoding::Fixed);
+    let q = p
+        .push(
+            Op::GoldschmidtDiv {
+                deflation,
+                iterations,
+            },
+            vec![a, b],
+            "div",
+        )
+        .unwrap();
+    p.add_output("q", q);
+    let mut rng = Lcg(5);
+    let err = mpc_vs_plaintext(
+        &p,
+        vec![],
+        vec![
+            ("a", array(&[n], rng.vec(n, -5.0, 5.0))),
+            ("b", array(&[n], rng.vec(n, 0.5, 10.0))),
+        ],
+    );
+    assert!(err[0] < 5e-3, "max error {}", err[0]);
+}

@@ -116,6 +116,7 @@ fn local_rhs(program: &LowProgram, instr: &LocalInstr) -> String {
                 reg(*src)
             )
         }
+        Rescale { src, .. } => format!("rescale {}", reg(*src)),
     }
 }
 

@@ -54,8 +54,8 @@ pub fn report(program: &LowProgram) -> CostReport {
             ] {
                 let entry = map.entry(key).or_default();
                 entry.0.insert(k);
-                for i in 0..3 {
-                    entry.1[i] += bytes[i];
+                for (total, b) in entry.1.iter_mut().zip(bytes) {
+                    *total += b;
                 }
             }
         }

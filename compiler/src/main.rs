@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use secc::codegen::{self, cost};
 use secc::frontend::ShapeRequest;
 use secc::mpc_run::{self, Measured};
-use secc::pipeline::{compile, CompileOptions};
+use secc::pipeline::{compile, compile_with_report, CompileOptions, ModeOptions};
 use secc::{artifact, bytecode_text, inputs, reference, stats};
 use secc_ir::bytecode::Container;
 use secc_ir::{Program, Weights};
@@ -30,8 +30,23 @@ struct Cli {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
+    /// SecFormer's protocols, for models distilled for them (2Quad softmax, Fourier GeLU,
+    /// Goldschmidt layer norm and division).
     Secformer,
+    /// PUMA's faithful approximations for stock models (not implemented yet).
     Puma,
+    /// The exact operators (no protocol exists for softmax, GeLU, layer norm in this mode).
+    Exact,
+}
+
+impl Mode {
+    fn pipeline(self) -> secc::pipeline::Mode {
+        match self {
+            Mode::Secformer => secc::pipeline::Mode::Secformer,
+            Mode::Puma => secc::pipeline::Mode::Puma,
+            Mode::Exact => secc::pipeline::Mode::Exact,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -74,9 +89,13 @@ enum Command {
         /// Fraction bits of the fixed-point encoding.
         #[arg(long, default_value_t = 16)]
         frac_bits: u32,
-        /// Protocol family for the non-linear layers (used by codegen).
+        /// Protocol family for the non-linear layers.
         #[arg(long, value_enum, default_value = "secformer")]
         mode: Mode,
+        /// Sample input files (JSON or .npz, like --input) for calibrating the approximations'
+        /// ranges; without them, synthetic samples are used.
+        #[arg(long, num_args = 1..)]
+        calibrate: Vec<PathBuf>,
         /// Write the IR after every stage into this directory (.ir text and .ron).
         #[arg(long)]
         emit_ir: Option<PathBuf>,
@@ -190,8 +209,11 @@ fn main() -> ExitCode {
             shapes,
             frac_bits,
             mode,
+            calibrate,
             emit_ir,
-        } => run_compile(&model, output, &shapes, frac_bits, mode, emit_ir),
+        } => run_compile(
+            &model, output, &shapes, frac_bits, mode, &calibrate, emit_ir,
+        ),
         Command::Inspect {
             program,
             ir,
@@ -259,9 +281,18 @@ fn run_compile(
     shapes: &ShapeArgs,
     frac_bits: u32,
     mode: Mode,
+    calibrate: &[PathBuf],
     emit_ir: Option<PathBuf>,
 ) -> CliResult {
     let output = output.unwrap_or_else(|| model.with_extension("secc"));
+    let calibration = calibrate
+        .iter()
+        .map(|path| {
+            inputs::read(path)
+                .map(|arrays| (path.clone(), arrays))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let options = CompileOptions {
         shapes: ShapeRequest {
             batch: shapes.batch,
@@ -270,8 +301,19 @@ fn run_compile(
         },
         frac_bits,
         emit_ir,
+        mode: ModeOptions {
+            mode: mode.pipeline(),
+            calibration,
+        },
     };
-    let (program, weights) = compile(model, &options).map_err(|e| e.to_string())?;
+    let compiled = compile_with_report(model, &options).map_err(|e| e.to_string())?;
+    for approximation in &compiled.approximations {
+        eprintln!("approximation: {approximation}");
+    }
+    for warning in &compiled.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let (program, weights) = (compiled.program, compiled.weights);
     let low = codegen::generate(&program)
         .map_err(|e| format!("cannot compile '{}': codegen: {e}", model.display()))?;
     let report = cost::report(&low);
@@ -330,6 +372,11 @@ fn load_for_reference(
             },
             frac_bits,
             emit_ir: None,
+            // The reference of an ONNX model is the original model's arithmetic.
+            mode: ModeOptions {
+                mode: secc::pipeline::Mode::Exact,
+                calibration: vec![],
+            },
         };
         compile(model, &options).map_err(|e| e.to_string())
     } else {
@@ -402,7 +449,10 @@ fn run_mpc(
     let values = read_inputs(program, input)?;
     let measured = match transport {
         TransportKind::Inproc => {
-            let options = secc_runtime::LocalOptions { timeout };
+            let options = secc_runtime::LocalOptions {
+                timeout,
+                ..Default::default()
+            };
             let report =
                 secc_runtime::run_local_with(&container.low, &weights.tensors, &values, &options)
                     .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -12,13 +12,43 @@
 //! 7. `dce` — what the fusions left dead, with unused parameters.
 //!
 //! Then `fixed-point-guard` checks the result (no dump: it changes nothing).
+//!
+//! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
+//! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
+//! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
+//! node that approximates it. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
+//! exact operators.
 
 use crate::error::{CompileError, PassError};
 use crate::frontend::{self, ShapeRequest};
+use crate::inputs::InputArrays;
 use crate::passes;
+use crate::passes::approximations::ApproxReport;
 use secc_ir::verify::verify;
 use secc_ir::{Program, Weights};
 use std::path::{Path, PathBuf};
+
+/// Which approximations replace the exact non-linear operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// SecFormer's protocols (2Quad softmax, Fourier GeLU, Goldschmidt layer norm and division),
+    /// for models distilled for them.
+    #[default]
+    Secformer,
+    /// PUMA's faithful approximations for stock models (not implemented yet: codegen refuses
+    /// the exact operators it would replace, naming the node).
+    Puma,
+    /// No replacement: the exact operators (the plaintext reference of the original model).
+    Exact,
+}
+
+/// The mode and its calibration samples.
+#[derive(Debug, Clone, Default)]
+pub struct ModeOptions {
+    pub mode: Mode,
+    /// Sample inputs for calibration (file, arrays); synthetic samples when empty.
+    pub calibration: Vec<(PathBuf, InputArrays)>,
+}
 
 /// What `secc compile` needs besides the model path.
 #[derive(Debug, Clone)]
@@ -26,6 +56,18 @@ pub struct CompileOptions {
     pub shapes: ShapeRequest,
     pub frac_bits: u32,
     pub emit_ir: Option<PathBuf>,
+    pub mode: ModeOptions,
+}
+
+/// A compiled program with what the mode's passes report.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub program: Program,
+    pub weights: Weights,
+    /// Each iterative approximation with its calibrated and valid ranges.
+    pub approximations: Vec<ApproxReport>,
+    /// Calibrated ranges the chosen parameters do not cover, and capped iteration counts.
+    pub warnings: Vec<String>,
 }
 
 /// The stages the pipeline dumps, in order.
@@ -99,8 +141,73 @@ pub fn run_passes(
     Ok((program, weights))
 }
 
+/// The mode's stages after [`run_passes`] (see the module documentation); dumps continue the
+/// numbering of [`STAGES`].
+pub fn apply_mode(
+    program: Program,
+    weights: Weights,
+    options: &ModeOptions,
+    dump_dir: Option<&Path>,
+) -> Result<Compiled, CompileError> {
+    let mut compiled = Compiled {
+        program,
+        weights,
+        approximations: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if options.mode != Mode::Secformer {
+        return Ok(compiled);
+    }
+    let mut stages = Stages {
+        dump_dir,
+        count: STAGES.len(),
+    };
+    let samples = if options.calibration.is_empty() {
+        passes::calibrate::synthetic_samples(&compiled.program)
+    } else {
+        passes::calibrate::complete_samples(&compiled.program, &options.calibration).map_err(
+            |e| PassError::Rejected {
+                pass: passes::calibrate::NAME,
+                node: "-".into(),
+                origin: "calibration samples".into(),
+                message: e.to_string(),
+            },
+        )?
+    };
+    let ranges = passes::calibrate::calibrate(&compiled.program, &compiled.weights, &samples)?;
+    let reports = &mut compiled.approximations;
+    // Node ids stay valid across these rewrites: each pass replaces nodes one for one.
+    let program = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
+    stages.finish_stage(passes::quad_softmax::NAME, &program)?;
+    let program = passes::sec_layer_norm::run(&program, &ranges, reports)?;
+    stages.finish_stage(passes::sec_layer_norm::NAME, &program)?;
+    let program = passes::goldschmidt_div::run(&program, &ranges, reports)?;
+    stages.finish_stage(passes::goldschmidt_div::NAME, &program)?;
+    let program = passes::sec_activations::run(&program)?;
+    stages.finish_stage(passes::sec_activations::NAME, &program)?;
+    compiled.program = program;
+    for report in &compiled.approximations {
+        if !report.covers_calibration() {
+            compiled.warnings.push(format!(
+                "calibrated range exceeds what the chosen iterations cover: {report}"
+            ));
+        }
+    }
+    Ok(compiled)
+}
+
 /// Compiles an ONNX model into a verified IR program and its weights.
 pub fn compile(model: &Path, options: &CompileOptions) -> Result<(Program, Weights), CompileError> {
+    compile_with_report(model, options).map(|c| (c.program, c.weights))
+}
+
+/// Compiles an ONNX model, keeping the mode's report.
+pub fn compile_with_report(
+    model: &Path,
+    options: &CompileOptions,
+) -> Result<Compiled, CompileError> {
     let (program, weights) = frontend::import(model, &options.shapes, options.frac_bits)?;
-    run_passes(program, weights, options.emit_ir.as_deref())
+    let dump = options.emit_ir.as_deref();
+    let (program, weights) = run_passes(program, weights, dump)?;
+    apply_mode(program, weights, &options.mode, dump)
 }

@@ -173,6 +173,32 @@ pub fn rsqrt_iterations(lo: f64, hi: f64, tolerance: f64) -> Option<u32> {
     })
 }
 
+/// The inputs (after deflation) on which `iterations` Goldschmidt reciprocal steps reach
+/// relative error `tolerance`: |1 - a|^(2^k) <= tolerance.
+pub fn reciprocal_valid_range(iterations: u32, tolerance: f64) -> (f64, f64) {
+    let e = tolerance.powf(1.0 / 2f64.powi(iterations as i32));
+    (1.0 - e, 1.0 + e)
+}
+
+/// The inputs (after deflation) on which `iterations` Goldschmidt inverse-square-root steps
+/// reach relative error `tolerance`, found by bisection on each side of 1 (the error grows
+/// monotonically with the distance from 1 on each side, up to divergence at 3).
+pub fn rsqrt_valid_range(iterations: u32, tolerance: f64) -> (f64, f64) {
+    let ok = |a: f64| (goldschmidt_rsqrt(a, 1.0, iterations) * a.sqrt() - 1.0).abs() <= tolerance;
+    let bisect = |mut good: f64, mut bad: f64| {
+        for _ in 0..60 {
+            let mid = 0.5 * (good + bad);
+            if ok(mid) {
+                good = mid;
+            } else {
+                bad = mid;
+            }
+        }
+        good
+    };
+    (bisect(1.0, 0.0), bisect(1.0, 3.0))
+}
+
 /// PUMA's GeLU (four segments; coefficients from the PUMA paper, brief §4).
 pub fn puma_gelu(x: f64) -> f64 {
     if x < -4.0 {

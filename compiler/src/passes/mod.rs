@@ -5,13 +5,19 @@
 //! copied node through the op table, and lets a pass emit a replacement for a node instead.
 //! Replaced nodes' old operands stay in the program until [`dce`] removes what became dead.
 
+pub mod approximations;
+pub mod calibrate;
 pub mod canonicalize;
 pub mod dce;
 pub mod fixed_point_guard;
 pub mod fold_constants;
 pub mod gelu;
+pub mod goldschmidt_div;
 pub mod layer_norm;
 pub mod patterns;
+pub mod quad_softmax;
+pub mod sec_activations;
+pub mod sec_layer_norm;
 pub mod softmax_bias;
 
 use crate::error::PassError;

@@ -273,7 +273,7 @@ pub struct ReduceSumMsg {
 pub struct LocalInstrMsg {
     #[prost(
         oneof = "local_instr::Instr",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"
     )]
     pub instr: Option<local_instr::Instr>,
 }
@@ -341,7 +341,7 @@ pub mod local_instr {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CommInstrMsg {
-    #[prost(oneof = "comm_instr::Instr", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "comm_instr::Instr", tags = "1, 2, 3, 4, 5")]
     pub instr: Option<comm_instr::Instr>,
 }
 

@@ -171,6 +171,10 @@ fn sample_low() -> LowProgram {
             src: r(7),
             component: 1,
         },
+        LocalInstr::Rescale {
+            dst: r(6),
+            src: r(5),
+        },
     ];
     let comm = vec![
         CommInstr::Reshare {
@@ -189,6 +193,12 @@ fn sample_low() -> LowProgram {
         CommInstr::TruncFinish {
             dst: r(5),
             src: r(8),
+        },
+        CommInstr::FourierOpen {
+            dst: r(8),
+            src: r(5),
+            period_bits: 4,
+            coefficients: vec![1.25, -0.03, f64::MIN_POSITIVE],
         },
     ];
     let decl = |kind, shape: Vec<usize>| RegDecl {
@@ -246,6 +256,7 @@ fn sample_low() -> LowProgram {
                     "relu @ layer0".into(),
                     "mul @ layer0/MatMul".into(),
                     "mul @ layer0/MatMul".into(),
+                    "sec_gelu @ layer0/Gelu".into(),
                 ],
             },
             Stage::default(),

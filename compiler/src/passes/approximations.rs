@@ -1,0 +1,168 @@
+//! Parameters of the iterative approximations (deflation constant and iteration count) chosen
+//! from a value range, and the report of the range each chosen approximation is valid for.
+//!
+//! The range comes from calibration ([`super::calibrate`]); it is widened by [`MARGIN`] on each
+//! side before the parameters are chosen, because a secret value cannot be checked at run time.
+
+use secc_ir::approx;
+use std::fmt;
+
+/// Relative error the iterations must reach on the widened range.
+pub const TOLERANCE: f64 = 1e-4;
+/// Calibrated ranges are widened by this factor on both ends.
+pub const MARGIN: f64 = 2.0;
+/// The most iterations a protocol may take; a range that needs more is a warning.
+pub const MAX_ITERATIONS: u32 = 24;
+
+/// A Goldschmidt reciprocal's parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice {
+    /// A power of two (reciprocal) or of four (inverse square root).
+    pub deflation: f64,
+    pub iterations: u32,
+    /// Whether the widened range needed more than [`MAX_ITERATIONS`] (then capped).
+    pub capped: bool,
+}
+
+/// Parameters for 1/s on s in [lo, hi] (lo > 0): s / D in (0, 1].
+pub fn reciprocal(lo: f64, hi: f64) -> Choice {
+    let (lo, hi) = (lo / MARGIN, hi * MARGIN);
+    let deflation = 2f64.powi(hi.log2().ceil().max(0.0) as i32);
+    let needed = approx::reciprocal_iterations(lo / deflation, hi / deflation, TOLERANCE);
+    finish(deflation, needed)
+}
+
+/// Parameters for 1/sqrt(v) on v in [lo, hi] (lo > 0): v / D below 2.5 with D a power of four.
+pub fn rsqrt(lo: f64, hi: f64) -> Choice {
+    let (lo, hi) = (lo / MARGIN, hi * MARGIN);
+    let j = ((hi / 2.5).log2() / 2.0).ceil().max(0.0) as i32;
+    let deflation = 4f64.powi(j);
+    let needed = approx::rsqrt_iterations(lo / deflation, hi / deflation, TOLERANCE);
+    finish(deflation, needed)
+}
+
+fn finish(deflation: f64, needed: Option<u32>) -> Choice {
+    match needed {
+        Some(k) if k <= MAX_ITERATIONS => Choice {
+            deflation,
+            iterations: k.max(1),
+            capped: false,
+        },
+        _ => Choice {
+            deflation,
+            iterations: MAX_ITERATIONS,
+            capped: true,
+        },
+    }
+}
+
+/// What one approximation node computes, on what range it was calibrated and on what range its
+/// chosen parameters reach [`TOLERANCE`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApproxReport {
+    /// The ONNX node.
+    pub node: String,
+    pub op: &'static str,
+    /// The quantity the iteration sees (before deflation).
+    pub quantity: &'static str,
+    pub calibrated: (f64, f64),
+    pub deflation: f64,
+    pub iterations: u32,
+    pub valid: (f64, f64),
+}
+
+impl ApproxReport {
+    /// The report for a reciprocal of `quantity` with `choice`.
+    pub fn reciprocal(
+        node: &str,
+        op: &'static str,
+        quantity: &'static str,
+        calibrated: (f64, f64),
+        choice: Choice,
+    ) -> Self {
+        let (a, b) = approx::reciprocal_valid_range(choice.iterations, TOLERANCE);
+        ApproxReport {
+            node: node.to_string(),
+            op,
+            quantity,
+            calibrated,
+            deflation: choice.deflation,
+            iterations: choice.iterations,
+            valid: (a * choice.deflation, b * choice.deflation),
+        }
+    }
+
+    /// The report for an inverse square root of `quantity` with `choice`.
+    pub fn rsqrt(
+        node: &str,
+        op: &'static str,
+        quantity: &'static str,
+        calibrated: (f64, f64),
+        choice: Choice,
+    ) -> Self {
+        let (a, b) = approx::rsqrt_valid_range(choice.iterations, TOLERANCE);
+        ApproxReport {
+            node: node.to_string(),
+            op,
+            quantity,
+            calibrated,
+            deflation: choice.deflation,
+            iterations: choice.iterations,
+            valid: (a * choice.deflation, b * choice.deflation),
+        }
+    }
+
+    /// Whether the calibrated range lies inside the valid range.
+    pub fn covers_calibration(&self) -> bool {
+        self.valid.0 <= self.calibrated.0 && self.calibrated.1 <= self.valid.1
+    }
+}
+
+impl fmt::Display for ApproxReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} @ {}: {} calibrated in [{:.4e}, {:.4e}], valid in [{:.4e}, {:.4e}] \
+             (deflation {}, {} iterations, relative error <= {TOLERANCE:e})",
+            self.op,
+            self.node,
+            self.quantity,
+            self.calibrated.0,
+            self.calibrated.1,
+            self.valid.0,
+            self.valid.1,
+            self.deflation,
+            self.iterations
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reciprocal_choice_covers_the_widened_range() {
+        let c = reciprocal(6.0, 500.0);
+        assert_eq!(c.deflation, 1024.0);
+        let (a, b) = approx::reciprocal_valid_range(c.iterations, TOLERANCE);
+        assert!(a * c.deflation <= 3.0 && 1000.0 <= b * c.deflation);
+        assert!(!c.capped);
+    }
+
+    #[test]
+    fn rsqrt_choice_covers_the_widened_range() {
+        let c = rsqrt(0.2, 30.0);
+        assert_eq!(c.deflation, 64.0);
+        let (a, b) = approx::rsqrt_valid_range(c.iterations, TOLERANCE);
+        assert!(
+            a * c.deflation <= 0.1 && 60.0 <= b * c.deflation,
+            "{a} {b} {c:?}"
+        );
+    }
+
+    #[test]
+    fn hopeless_ranges_are_capped_and_flagged() {
+        assert!(reciprocal(1e-12, 1e6).capped);
+    }
+}

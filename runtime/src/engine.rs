@@ -52,6 +52,22 @@ pub fn run_party<T: Transport>(
     params: &PartyParams,
     transport: &mut T,
 ) -> Result<PartyReport, RuntimeError> {
+    run_party_with_progress(party, program, params.clone(), transport, None)
+}
+
+/// Called after each stage with (stages done, total stages); for progress displays only.
+pub type ProgressFn = dyn Fn(usize, usize) + Send + Sync;
+
+/// [`run_party`] calling `progress` after every stage (it sees only stage counts, no data).
+/// It takes the share set by value: the engine keeps the parameters without copying them, and
+/// hands each one to its last loader without a copy (BERT-base's shares are gigabytes).
+pub fn run_party_with_progress<T: Transport>(
+    party: usize,
+    program: &LowProgram,
+    params: PartyParams,
+    transport: &mut T,
+    progress: Option<&ProgressFn>,
+) -> Result<PartyReport, RuntimeError> {
     let start = Instant::now();
     if party > 2 || transport.id() != party {
         return Err(RuntimeError::Internal(format!(
@@ -60,7 +76,7 @@ pub fn run_party<T: Transport>(
         )));
     }
     check_program(program)?;
-    check_params(program, party, params)?;
+    check_params(program, party, &params)?;
     let mut report = PartyReport {
         party,
         ..Default::default()
@@ -84,6 +100,9 @@ pub fn run_party<T: Transport>(
         engine.run_stage(index, instruction, transport, &mut report)?;
         instruction += (stage.local.len() + stage.comm.len()) as u64;
         engine.free_after(index);
+        if let Some(progress) = progress {
+            progress(index + 1, program.stages.len());
+        }
     }
     let outputs = engine.output_message(instruction)?;
     let bytes = ring::words_to_bytes(&outputs);
@@ -255,7 +274,10 @@ struct Engine<'p> {
     seeds: PartySeeds,
     regs: Vec<Option<Share>>,
     inputs: Vec<Share>,
-    params: Vec<Share>,
+    /// Each parameter until its last `LoadParam` takes it.
+    params: Vec<Option<Share>>,
+    /// `LoadParam` instructions of each parameter not yet executed.
+    loads_left: Vec<usize>,
     /// Registers to drop after each stage (their last reader ran).
     frees: Vec<Vec<Reg>>,
 }
@@ -266,19 +288,29 @@ impl<'p> Engine<'p> {
         program: &'p LowProgram,
         seeds: PartySeeds,
         inputs: Vec<Share>,
-        params: &PartyParams,
+        params: PartyParams,
     ) -> Result<Self, RuntimeError> {
         let internal = |e: String| RuntimeError::Internal(e);
         let params = params
             .params
-            .iter()
+            .into_iter()
             .map(|p| {
-                Ok(Share::Rss {
-                    first: ring::from_vec(&p.shape, p.first.clone()).map_err(internal)?,
-                    second: ring::from_vec(&p.shape, p.second.clone()).map_err(internal)?,
-                })
+                Ok(Some(Share::Rss {
+                    first: ring::from_vec(&p.shape, p.first).map_err(internal)?,
+                    second: ring::from_vec(&p.shape, p.second).map_err(internal)?,
+                }))
             })
             .collect::<Result<Vec<_>, RuntimeError>>()?;
+        let mut loads_left = vec![0usize; params.len()];
+        for stage in &program.stages {
+            for instr in &stage.local {
+                if let LocalInstr::LoadParam { param, .. } = instr {
+                    if let Some(n) = loads_left.get_mut(*param as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
         Ok(Engine {
             party,
             program,
@@ -286,6 +318,7 @@ impl<'p> Engine<'p> {
             regs: vec![None; program.regs.len()],
             inputs,
             params,
+            loads_left,
             frees: liveness(program),
         })
     }
@@ -677,7 +710,7 @@ impl<'p> Engine<'p> {
     }
 
     fn exec_local(
-        &self,
+        &mut self,
         instr: &LocalInstr,
         instruction: u64,
         at: &dyn Fn() -> String,
@@ -726,7 +759,21 @@ impl<'p> Engine<'p> {
         };
         let share = match instr {
             LoadInput { input, .. } => self.inputs[*input as usize].clone(),
-            LoadParam { param, .. } => self.params[*param as usize].clone(),
+            LoadParam { param, .. } => {
+                let index = *param as usize;
+                self.loads_left[index] = self.loads_left[index].saturating_sub(1);
+                let slot = &mut self.params[index];
+                let share = if self.loads_left[index] == 0 {
+                    slot.take()
+                } else {
+                    slot.clone()
+                };
+                share.ok_or_else(|| {
+                    LocalError::Runtime(RuntimeError::Internal(format!(
+                        "parameter {index} was loaded more often than the program says"
+                    )))
+                })?
+            }
             LoadConst { dst, index } => {
                 let c = &self.program.consts[*index as usize];
                 match self.program.regs[dst.0 as usize].kind {

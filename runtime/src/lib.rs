@@ -23,7 +23,10 @@ pub mod ring;
 pub mod share;
 
 pub use client::{collect_outputs, share_inputs, OutputValue};
-pub use engine::{run_party, PartyReport};
+pub use engine::{run_party, run_party_with_progress, PartyReport, ProgressFn};
 pub use error::RuntimeError;
-pub use local::{run_local, run_local_with, run_with_transports, LocalOptions, RunReport};
+pub use local::{
+    run_local, run_local_with, run_with_transports, run_with_transports_progress, LocalOptions,
+    RunReport,
+};
 pub use owner::{share_weights, ParamShare, PartyParams};

@@ -6,7 +6,7 @@
 //! input message, and the plaintext outputs exist only in the client's thread.
 
 use crate::client::{collect_outputs, share_inputs, OutputValue};
-use crate::engine::{run_party, PartyReport};
+use crate::engine::{run_party_with_progress, PartyReport, ProgressFn};
 use crate::error::RuntimeError;
 use crate::net::inproc::mesh;
 use crate::net::Transport;
@@ -15,6 +15,7 @@ use ndarray::ArrayD;
 use secc_ir::lir::LowProgram;
 use secc_ir::Tensor;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a run measured and produced.
@@ -38,17 +39,30 @@ pub struct RunReport {
 }
 
 /// Options of a local run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalOptions {
     /// How long any endpoint waits for a message before failing.
     pub timeout: Duration,
+    /// Called by party 0 after each stage with (stages done, total stages), for progress
+    /// displays; it sees stage counts only.
+    pub progress: Option<Arc<ProgressFn>>,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
         LocalOptions {
             timeout: Duration::from_secs(120),
+            progress: None,
         }
+    }
+}
+
+impl std::fmt::Debug for LocalOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalOptions")
+            .field("timeout", &self.timeout)
+            .field("progress", &self.progress.is_some())
+            .finish()
     }
 }
 
@@ -72,7 +86,14 @@ pub fn run_local_with(
     let parties: [_; 3] = endpoints
         .try_into()
         .map_err(|_| RuntimeError::Internal("the mesh has three party endpoints".into()))?;
-    run_with_transports(program, weights, inputs, parties, client)
+    run_with_transports_progress(
+        program,
+        weights,
+        inputs,
+        parties,
+        client,
+        options.progress.as_deref(),
+    )
 }
 
 /// Runs `program` over the given transports (element i of `parties` is party i's endpoint);
@@ -82,7 +103,19 @@ pub fn run_with_transports<T: Transport, C: Transport>(
     weights: &[Tensor],
     inputs: &HashMap<String, ArrayD<f64>>,
     parties: [T; 3],
+    client: C,
+) -> Result<RunReport, RuntimeError> {
+    run_with_transports_progress(program, weights, inputs, parties, client, None)
+}
+
+/// [`run_with_transports`] with party 0 calling `progress` after each stage.
+pub fn run_with_transports_progress<T: Transport, C: Transport>(
+    program: &LowProgram,
+    weights: &[Tensor],
+    inputs: &HashMap<String, ArrayD<f64>>,
+    parties: [T; 3],
     mut client: C,
+    progress: Option<&ProgressFn>,
 ) -> Result<RunReport, RuntimeError> {
     let start = Instant::now();
     let share_sets = share_weights(program, weights)?;
@@ -92,7 +125,10 @@ pub fn run_with_transports<T: Transport, C: Transport>(
             .zip(share_sets)
             .enumerate()
             .map(|(id, (mut transport, params))| {
-                scope.spawn(move || run_party(id, program, &params, &mut transport))
+                let progress = if id == 0 { progress } else { None };
+                scope.spawn(move || {
+                    run_party_with_progress(id, program, params, &mut transport, progress)
+                })
             })
             .collect();
         let client_result = (|| {

@@ -198,6 +198,7 @@ fn a_silent_peer_times_out_naming_it() {
     let program = product_program();
     let options = LocalOptions {
         timeout: Duration::from_millis(300),
+        ..Default::default()
     };
     // Nobody runs P2: its endpoint exists (so links stay open) but never sends anything.
     let mut endpoints = mesh(options.timeout);

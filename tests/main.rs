@@ -1,6 +1,7 @@
 //! End-to-end tests of the `secc` and `secc-party` binaries. One module per area.
 
 mod bad_input;
+mod bench;
 mod common;
 mod frontend;
 mod golden;

@@ -6,9 +6,12 @@
 //! low-level protocol program and its cost report), [`artifact`] (the only code that reads or
 //! writes compiled files), [`bytecode_text`] (`inspect --bytecode`), [`inputs`] (client input
 //! files), [`mpc_run`] (the client's report of an MPC run), [`reference`] (plaintext f64
-//! results), [`stats`] (what `secc inspect` reports), [`error`] (one error enum per phase).
+//! results), [`stats`] (what `secc inspect` reports), [`error`] (one error enum per phase),
+//! [`bench`] (`secc bench`: a BERT encoder built in Rust, compiled, run and measured),
+//! [`progress`] (the stage progress bar of long runs).
 
 pub mod artifact;
+pub mod bench;
 pub mod bytecode_text;
 pub mod codegen;
 pub mod error;
@@ -17,5 +20,6 @@ pub mod inputs;
 pub mod mpc_run;
 pub mod passes;
 pub mod pipeline;
+pub mod progress;
 pub mod reference;
 pub mod stats;

@@ -4,11 +4,12 @@
 //! output file is left behind (every file is written atomically).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use secc::bench::{self, model::BertShape};
 use secc::codegen::{self, cost};
 use secc::frontend::ShapeRequest;
 use secc::mpc_run::{self, Measured};
 use secc::pipeline::{compile, compile_with_report, CompileOptions, ModeOptions};
-use secc::{artifact, bytecode_text, inputs, reference, stats};
+use secc::{artifact, bytecode_text, inputs, progress, reference, stats};
 use secc_ir::bytecode::Container;
 use secc_ir::{Program, Weights};
 use secc_runtime::deploy::{self, DeployConfig, DeploymentFiles, LocalProcessOptions};
@@ -196,6 +197,35 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         outputs: Option<Vec<String>>,
     },
+    /// Benchmark: a BERT encoder with random weights (built in Rust, default BERT-base at 128
+    /// tokens) compiled in secformer mode and run by three parties in this process; prints
+    /// compile and MPC time, peak memory, rounds and bytes per party (measured and predicted),
+    /// the per-layer breakdown and the error against the plaintext interpreter.
+    Bench {
+        #[arg(long, default_value_t = 12)]
+        layers: usize,
+        #[arg(long, default_value_t = 768)]
+        hidden: usize,
+        #[arg(long, default_value_t = 12)]
+        heads: usize,
+        /// Width of the feed-forward layer.
+        #[arg(long, default_value_t = 3072)]
+        inter: usize,
+        #[arg(long, default_value_t = 30522)]
+        vocab: usize,
+        #[arg(long, default_value_t = 128)]
+        seq: usize,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 16)]
+        frac_bits: u32,
+        /// Seed of the weights and token ids.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON object on stdout (and no progress display).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 type CliResult = Result<(), String>;
@@ -265,6 +295,31 @@ fn main() -> ExitCode {
             json,
             outputs,
         } => run_client(&program, &config, &input, output.as_deref(), json, outputs),
+        Command::Bench {
+            layers,
+            hidden,
+            heads,
+            inter,
+            vocab,
+            seq,
+            batch,
+            frac_bits,
+            seed,
+            json,
+        } => run_bench(
+            BertShape {
+                layers,
+                hidden,
+                heads,
+                intermediate: inter,
+                vocab,
+                seq,
+                batch,
+            },
+            frac_bits,
+            seed,
+            json,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -451,7 +506,7 @@ fn run_mpc(
         TransportKind::Inproc => {
             let options = secc_runtime::LocalOptions {
                 timeout,
-                ..Default::default()
+                progress: progress::wanted(json).then(|| progress::stage_bar(&container.low)),
             };
             let report =
                 secc_runtime::run_local_with(&container.low, &weights.tensors, &values, &options)
@@ -586,5 +641,34 @@ fn run_client(
         print!("{}", mpc_run::render_outputs(&results));
     }
     print_counters(&measured, "tcp");
+    Ok(())
+}
+
+fn run_bench(shape: BertShape, frac_bits: u32, seed: u64, json: bool) -> CliResult {
+    shape.check()?;
+    let show = progress::wanted(json);
+    let options = bench::BenchOptions {
+        shape,
+        frac_bits,
+        seed,
+        on_phase: show.then(progress::phase_printer),
+        show_progress: show,
+    };
+    let report = bench::run(&options)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", bench::render(&report));
+    }
+    if !report.cost_matches {
+        eprintln!(
+            "warning: measured cost ({} rounds, bytes {:?}) differs from the prediction ({} \
+             rounds, bytes {:?})",
+            report.rounds, report.bytes_sent, report.predicted_rounds, report.predicted_bytes_sent
+        );
+    }
     Ok(())
 }

@@ -4,10 +4,14 @@
 
 use crate::common::*;
 use secc::frontend::ShapeRequest;
-use secc::pipeline::{compile, CompileOptions};
+use secc::pipeline::{compile, CompileOptions, Mode, ModeOptions};
 use std::collections::BTreeMap;
 
 fn printed(model: &str) -> String {
+    printed_in(model, Mode::Exact)
+}
+
+fn printed_in(model: &str, mode: Mode) -> String {
     let options = CompileOptions {
         shapes: ShapeRequest {
             batch: 1,
@@ -16,6 +20,10 @@ fn printed(model: &str) -> String {
         },
         frac_bits: 16,
         emit_ir: None,
+        mode: ModeOptions {
+            mode,
+            calibration: vec![],
+        },
     };
     let (program, _) = compile(&models().join(format!("{model}.onnx")), &options).unwrap();
     secc_ir::print::print_program(&program)
@@ -38,6 +46,22 @@ fn golden_ir_of_every_fixture() {
             omit_expression => true,
         }, {
             insta::assert_snapshot!(format!("ir__{model}"), printed(model));
+        });
+    }
+}
+
+/// The BERT fixtures after secformer mode's passes: every softmax, GeLU, tanh and layer norm
+/// replaced by its protocol node, with the deflation and iteration counts that calibration on
+/// the synthetic samples chose.
+#[test]
+fn golden_secformer_ir_of_the_bert_fixtures() {
+    for model in ["bert_opset14", "bert_opset17", "bert_cls_opset17"] {
+        insta::with_settings!({
+            snapshot_path => "../golden",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(format!("secformer__{model}"), printed_in(model, Mode::Secformer));
         });
     }
 }

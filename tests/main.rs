@@ -6,4 +6,5 @@ mod common;
 mod frontend;
 mod golden;
 mod runtime_e2e;
+mod secformer_e2e;
 mod third_party;

@@ -13,7 +13,10 @@
 //!   x = x_0 + x_1 + x_2 mod 2^64.
 //! - `Add3`: a 3-out-of-3 additive share (party i holds z_i), the result of a local product; it is
 //!   re-randomised by a zero sharing, so a single component reveals nothing.
-//! - `BoolRss` / `BoolAdd3`: the same two forms for XOR sharing of 64-bit words.
+//! - `BoolRss` / `BoolAdd3`: the same two forms for XOR sharing of 64-bit words. A circuit may
+//!   use only the low `width` bits of each word (the bounded comparison does): `BoolExtract`
+//!   gathers the bits it needs into the low bits, and `ReshareBoolPacked` sends only those,
+//!   packed densely, so the bytes follow the bits.
 //! - `Pending`: a 2-out-of-2 additive share held by P0 and P1 between the two steps of a
 //!   truncation; P2 holds nothing.
 //!
@@ -245,6 +248,14 @@ pub enum LocalInstr {
         a: Reg,
         bit: u32,
     },
+    /// Parallel bit extract (like x86 PEXT) of every word: the bits at the positions set in
+    /// `mask` are gathered, in order, into the low `mask.count_ones()` bits; the other bits are
+    /// zero. Applied to each component alike (XOR-linear), so it is local. BoolRss or BoolAdd3.
+    BoolExtract {
+        dst: Reg,
+        a: Reg,
+        mask: u64,
+    },
     /// Arithmetic share of component `component` of a boolean share of single bits (a value
     /// 0/1 known to two parties), placed in that component alone.
     BitComponentToArith {
@@ -253,7 +264,7 @@ pub enum LocalInstr {
         component: u8,
     },
     /// The same ring value read at the destination's scale: the real value is divided by
-    /// 2^(dst scale - src scale) at no cost (a free division by a power of two).
+    /// 2^(dst scale - src scale) (multiplied when that is negative) at no cost.
     Rescale {
         dst: Reg,
         src: Reg,
@@ -267,6 +278,13 @@ pub enum CommInstr {
     Reshare { dst: Reg, src: Reg },
     /// BoolAdd3 -> BoolRss, likewise.
     ReshareBool { dst: Reg, src: Reg },
+    /// BoolAdd3 -> BoolRss for words of which only the low `width` bits (1..=64) are meaningful
+    /// (the local AND needs no variant: whatever it computes above `width` is dropped here).
+    /// Party i sends the low `width` bits of z_i to party i-1, packed densely in row-major
+    /// element order (element j at bit offset j * width of the little-endian word stream):
+    /// [`packed_words`]`(n, width)` words. Both components of the result keep only the low
+    /// `width` bits, the rest are zero.
+    ReshareBoolPacked { dst: Reg, src: Reg, width: u32 },
     /// First step of truncation by 2^`shift` (dealer P2): P0 and P1 learn c = x + 2^62 + r
     /// for a mask r uniform in Z_2^64 known to P2 only, and end with a Pending 2-of-2 share of
     /// x / 2^shift. Source kind Add3 or Rss.
@@ -329,6 +347,12 @@ impl std::ops::AddAssign for CommCost {
 /// Bytes of one ring element on the wire.
 pub const ELEMENT_BYTES: u64 = 8;
 
+/// Words (ring elements) that carry `n` values of `width` bits packed densely:
+/// ceil(n * width / 64).
+pub fn packed_words(n: u64, width: u32) -> u64 {
+    (n * u64::from(width)).div_ceil(64)
+}
+
 impl LowProgram {
     pub fn elements(&self, reg: Reg) -> u64 {
         self.regs[reg.0 as usize].shape.iter().product::<usize>() as u64
@@ -346,6 +370,13 @@ impl LowProgram {
             CommInstr::Reshare { src, .. } | CommInstr::ReshareBool { src, .. } => {
                 if to == prev(from) {
                     self.elements(*src)
+                } else {
+                    0
+                }
+            }
+            CommInstr::ReshareBoolPacked { src, width, .. } => {
+                if to == prev(from) {
+                    packed_words(self.elements(*src), *width)
                 } else {
                     0
                 }
@@ -435,6 +466,7 @@ impl LocalInstr {
             | BoolAndLocal { dst, .. }
             | BoolShl { dst, .. }
             | BoolBit { dst, .. }
+            | BoolExtract { dst, .. }
             | BitComponentToArith { dst, .. }
             | Rescale { dst, .. } => *dst,
         }
@@ -465,7 +497,8 @@ impl LocalInstr {
             | MulInt { a, .. }
             | BoolXorPublic { a, .. }
             | BoolShl { a, .. }
-            | BoolBit { a, .. } => vec![*a],
+            | BoolBit { a, .. }
+            | BoolExtract { a, .. } => vec![*a],
         }
     }
 }
@@ -476,6 +509,7 @@ impl CommInstr {
         match self {
             CommInstr::Reshare { dst, .. }
             | CommInstr::ReshareBool { dst, .. }
+            | CommInstr::ReshareBoolPacked { dst, .. }
             | CommInstr::TruncOpen { dst, .. }
             | CommInstr::TruncFinish { dst, .. }
             | CommInstr::FourierOpen { dst, .. } => *dst,
@@ -487,6 +521,7 @@ impl CommInstr {
         match self {
             CommInstr::Reshare { src, .. }
             | CommInstr::ReshareBool { src, .. }
+            | CommInstr::ReshareBoolPacked { src, .. }
             | CommInstr::TruncOpen { src, .. }
             | CommInstr::TruncFinish { src, .. }
             | CommInstr::FourierOpen { src, .. } => *src,

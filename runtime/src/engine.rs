@@ -188,6 +188,14 @@ pub fn check_program(program: &LowProgram) -> Result<(), RuntimeError> {
                     "a register does not exist",
                 ));
             }
+            if let CommInstr::ReshareBoolPacked { width, .. } = step {
+                if !(1..=64).contains(width) {
+                    return Err(RuntimeError::program(
+                        location(program, s, true, j),
+                        format!("a packed reshare of {width}-bit words (1 to 64 allowed)"),
+                    ));
+                }
+            }
         }
     }
     for output in &program.outputs {
@@ -263,6 +271,7 @@ fn location(program: &LowProgram, stage: usize, comm: bool, index: usize) -> Str
 /// Per-step state between building the stage's messages and finishing the step.
 enum StepState {
     Reshare { own: RingTensor, boolean: bool },
+    ReshareBoolPacked { own: RingTensor, width: u32 },
     TruncOpen(Option<trunc::OpenState>),
     TruncFinish(trunc::FinishState),
     Fourier(Option<fourier::FourierState>),
@@ -505,6 +514,13 @@ impl<'p> Engine<'p> {
                     StepState::Reshare { own, boolean },
                 ))
             }
+            CommInstr::ReshareBoolPacked { width, .. } => {
+                let Share::BoolAdd3(z) = source else {
+                    return Err(format!("cannot reshare a {:?} register", source.kind()));
+                };
+                let (own, out) = reshare::reshare_packed_start(me, z, *width);
+                Ok((out, StepState::ReshareBoolPacked { own, width: *width }))
+            }
             CommInstr::TruncOpen { dst, shift, .. } => {
                 let expected_frac = self.frac(src).checked_sub(*shift);
                 if expected_frac != Some(self.frac(*dst)) {
@@ -569,6 +585,11 @@ impl<'p> Engine<'p> {
                 } else {
                     Share::Rss { first, second }
                 })
+            }
+            StepState::ReshareBoolPacked { own, width } => {
+                let (first, second) =
+                    reshare::reshare_packed_finish(own, incoming[protocols::next(me)], width)?;
+                Ok(Share::BoolRss { first, second })
             }
             StepState::TruncOpen(state) => {
                 let dst = step.dst();
@@ -888,25 +909,18 @@ impl<'p> Engine<'p> {
                 let (first, second) = boolean::component_to_bool(me, first, second, c);
                 Share::BoolRss { first, second }
             }
-            Rescale { dst, src } => {
-                if self.frac(*dst) < self.frac(*src) {
-                    return Err(LocalError::Program(
-                        "Rescale may only raise the scale (a division by a power of two)".into(),
-                    ));
+            Rescale { src, .. } => match get(*src)? {
+                s @ (Share::Rss { .. }
+                | Share::Add3(_)
+                | Share::Ring(_)
+                | Share::Pending { .. }) => s.clone(),
+                other => {
+                    return Err(LocalError::Program(format!(
+                        "Rescale of a {:?} register",
+                        other.kind()
+                    )))
                 }
-                match get(*src)? {
-                    s @ (Share::Rss { .. }
-                    | Share::Add3(_)
-                    | Share::Ring(_)
-                    | Share::Pending { .. }) => s.clone(),
-                    other => {
-                        return Err(LocalError::Program(format!(
-                            "Rescale of a {:?} register",
-                            other.kind()
-                        )))
-                    }
-                }
-            }
+            },
             BitComponentToArith {
                 src, component: c, ..
             } => {
@@ -967,6 +981,17 @@ impl<'p> Engine<'p> {
                 bool_rss(*a)?,
                 bool_rss(*b)?,
             )?),
+            BoolExtract { a, mask, .. } => match get(*a)? {
+                s @ (Share::BoolRss { .. } | Share::BoolAdd3(_)) => {
+                    s.map_components(|t| Ok(boolean::extract(t, *mask)), |_| unreachable_public())?
+                }
+                other => {
+                    return Err(LocalError::Program(format!(
+                        "bit extract of a {:?} register",
+                        other.kind()
+                    )))
+                }
+            },
             BoolShl { a, bits, .. } | BoolBit { a, bit: bits, .. } => {
                 let shift = matches!(instr, BoolShl { .. });
                 if !shift && *bits >= 64 {

@@ -5,11 +5,37 @@
 //! Costs per element (rounds in sequence, ring elements sent by P0/P1/P2):
 //! - product + truncation: 2 rounds (TruncOpen, TruncFinish); 2/2/4 elements from an Add3 source.
 //! - product without truncation (one factor an integer): 1 round, 1/1/1.
-//! - msb: 8 rounds (carry-save AND, generate AND, six Kogge-Stone levels).
+//! - msb: 8 rounds (carry-save AND, generate AND, six Kogge-Stone levels), 13 words.
+//! - msb_bounded (value known to fit in `bits` bits): 2 + ceil(log2(bits - 2)) rounds, each
+//!   AND packed to its meaningful bits; for bits = 32, 7 rounds and 115 bits (1.8 words).
 //! - bit injection: 2 rounds; ReLU = msb + injection + 1 product round = 11 rounds.
 
 use super::emit::Emitter;
+use secc_ir::circuits::{self, LirSink};
 use secc_ir::lir::{CommInstr, LocalInstr, Reg, RegKind};
+
+impl LirSink for Emitter {
+    fn reg(&mut self, kind: RegKind, shape: &[usize], frac_bits: u32) -> Reg {
+        Emitter::reg(self, kind, shape, frac_bits)
+    }
+
+    fn shape(&self, reg: Reg) -> Vec<usize> {
+        Emitter::shape(self, reg)
+    }
+
+    fn local(&mut self, instr: LocalInstr) -> Reg {
+        Emitter::local(self, instr)
+    }
+
+    fn comm(&mut self, instr: CommInstr) -> Reg {
+        Emitter::comm(self, instr)
+    }
+}
+
+/// Integer bits (sign included) a comparison operand may use beyond its fraction bits: the
+/// bounded comparisons of SecGelu and SecTanh are exact for |x - c| < 2^(COMPARE_INT_BITS - 1)
+/// = 32768 in real terms.
+pub const COMPARE_INT_BITS: u32 = 16;
 
 /// Brings an Add3 product of scale `frac` back to an Rss of scale `frac - shift`.
 pub fn settle_product(e: &mut Emitter, add3: Reg, shift: u32) -> Reg {
@@ -114,6 +140,16 @@ pub fn msb(e: &mut Emitter, x: Reg) -> Reg {
         a: top,
         bit: 63,
     })
+}
+
+/// Boolean sharing (words 0 or 1) of the sign bit of an Rss share whose ring value is known
+/// to lie in [-2^(bits-1), 2^(bits-1)): the carry-save adder and a carry tree on the low `bits`
+/// bits of the components (equivalently the top bits of x 2^(64-bits), whose low bits are zero
+/// and carry nothing), with bit-packed ANDs (see [`secc_ir::circuits::msb_bounded`]).
+/// 2 + ceil(log2(bits - 2)) rounds. Outside the range the result is not the sign: a secret
+/// cannot be range-checked at run time, so the caller states the bound.
+pub fn msb_bounded(e: &mut Emitter, x: Reg, bits: u32) -> Reg {
+    circuits::msb_bounded(e, x, bits)
 }
 
 /// Arithmetic share (integer scale) of a boolean-shared bit b = b0 ^ b1 ^ b2.

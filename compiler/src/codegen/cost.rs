@@ -32,7 +32,14 @@ pub fn layer_of(origin: &str) -> String {
             return format!("layer.{}", w[1]);
         }
     }
-    parts.first().map_or("other", |p| p).to_string()
+    // Otherwise the first component that is not an exporter's wrapper module.
+    const WRAPPERS: &[&str] = &["m", "model", "module", "bert", "roberta", "transformer"];
+    parts
+        .iter()
+        .find(|p| !WRAPPERS.contains(p))
+        .or(parts.first())
+        .map_or("other", |p| p)
+        .to_string()
 }
 
 pub fn report(program: &LowProgram) -> CostReport {
@@ -118,6 +125,7 @@ mod tests {
         );
         assert_eq!(layer_of("/bert/encoder/layers.11/Add"), "layer.11");
         assert_eq!(layer_of("/embeddings/Add_1"), "embeddings");
+        assert_eq!(layer_of("/m/bert/pooler/dense/Gemm"), "pooler");
         assert_eq!(layer_of("/0/Gemm"), "0");
         assert_eq!(layer_of(""), "other");
     }

@@ -10,6 +10,23 @@ use super::CodegenError;
 use secc_ir::lir::{InputForm, LocalInstr, LowInput, LowOutput, LowParam, Reg, RegKind, StructOp};
 use secc_ir::{Encoding, InputRole, Node, Op, Program, Tensor, ValueId};
 
+/// Fraction bits for encoding a public constant: about 20 significant bits for its largest
+/// magnitude, at least the program's scale and at most 30 (so that a product with a secret of
+/// magnitude below 2^16 stays below 2^62).
+pub fn constant_precision(value: &Tensor, frac: u32) -> u32 {
+    let max = value.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if max == 0.0 || !max.is_finite() {
+        return frac;
+    }
+    let wanted = 20 - max.log2().floor() as i64;
+    wanted.clamp(i64::from(frac), 30) as u32
+}
+
+/// Whether x is 2^k for an integer k (possibly negative).
+fn is_power_of_two(x: f64) -> bool {
+    x > 0.0 && x.log2().fract() == 0.0
+}
+
 /// Where an IR value lives after lowering.
 #[derive(Debug, Clone, Copy)]
 pub struct Lowered {
@@ -70,6 +87,15 @@ impl<'p> Lowering<'p> {
 
     fn get(&self, v: ValueId) -> Lowered {
         self.values[v.index()].expect("arguments are lowered before their uses")
+    }
+
+    fn invalid(&self, v: ValueId, why: &str) -> CodegenError {
+        let node = self.node(v);
+        CodegenError::BadAttribute {
+            node: node.origin.clone(),
+            op: node.op.name(),
+            reason: why.to_string(),
+        }
     }
 
     fn unsupported(&self, v: ValueId, why: impl Into<String>) -> CodegenError {
@@ -215,18 +241,20 @@ impl<'p> Lowering<'p> {
     }
 
     /// secret x public, element-wise or matrix product. Integer constants are encoded at scale 0
-    /// so the product is exact; other public values at the program's scale, followed by a
-    /// truncation back to the larger of the two scales.
+    /// so the product is exact; other public values are encoded with `precision` fraction bits
+    /// and the product truncated back to the program's scale.
+    #[allow(clippy::too_many_arguments)]
     fn product_by_public(
         &mut self,
         secret: Reg,
         public: Reg,
         exact: bool,
+        precision: u32,
         matmul: bool,
         secret_first: bool,
         out_shape: &[usize],
     ) -> Reg {
-        let ring = self.encode(public, if exact { 0 } else { self.frac });
+        let ring = self.encode(public, if exact { 0 } else { precision });
         let (fs, fp) = (self.e.frac(secret), self.e.frac(ring));
         let dst = self.e.reg(RegKind::Rss, out_shape, fs + fp);
         let (a, b) = if secret_first {
@@ -239,11 +267,67 @@ impl<'p> Lowering<'p> {
         } else {
             LocalInstr::MulPublic { dst, a, b }
         });
-        if fs.min(fp) == 0 {
+        let target = if exact { fs } else { self.frac };
+        let shift = (fs + fp).saturating_sub(target);
+        if shift == 0 {
             dst
         } else {
-            truncate(&mut self.e, dst, fs.min(fp))
+            truncate(&mut self.e, dst, shift)
         }
+    }
+
+    /// Lowers secret x public for the IR operand `public_value` (lowered at `public`).
+    /// Powers of two 2^-k cost nothing (the share is read k bits finer); integers are exact;
+    /// other constants get enough fraction bits for about 20 significant bits.
+    #[allow(clippy::too_many_arguments)]
+    fn times_public_operand(
+        &mut self,
+        secret: Reg,
+        public: Reg,
+        public_value: ValueId,
+        matmul: bool,
+        secret_first: bool,
+        out_shape: &[usize],
+    ) -> Reg {
+        if let (false, Some(k)) = (matmul, self.inverse_power_of_two(public_value)) {
+            let fs = self.e.frac(secret);
+            let scaled = nonlinear::rescale(&mut self.e, secret, fs + k);
+            if self.e.shape(scaled) == out_shape {
+                return scaled;
+            }
+            let dst = self.e.reg(RegKind::Rss, out_shape, fs + k);
+            return self.e.local(LocalInstr::Struct {
+                dst,
+                src: scaled,
+                op: StructOp::Broadcast {
+                    shape: out_shape.to_vec(),
+                },
+            });
+        }
+        let exact = self.integer_constant(public_value).is_some();
+        let precision = match &self.node(public_value).op {
+            Op::Const { value } => constant_precision(value, self.frac),
+            _ => self.frac,
+        };
+        self.product_by_public(
+            secret,
+            public,
+            exact,
+            precision,
+            matmul,
+            secret_first,
+            out_shape,
+        )
+    }
+
+    /// k when the IR value is a constant splat of 2^-k with 1 <= k <= 16.
+    fn inverse_power_of_two(&self, v: ValueId) -> Option<u32> {
+        let Op::Const { value } = &self.node(v).op else {
+            return None;
+        };
+        let c = value.uniform_value()?;
+        let k = -c.log2();
+        (c > 0.0 && k.fract() == 0.0 && (1.0..=16.0).contains(&k)).then_some(k as u32)
     }
 
     fn lower_secret(
@@ -297,39 +381,41 @@ impl<'p> Lowering<'p> {
             Op::Mul | Op::MatMul => {
                 let matmul = matches!(node.op, Op::MatMul);
                 match (args[0].secret, args[1].secret) {
-                    (true, true) if matmul => {
+                    (true, true) => {
                         let (fa, fb) = (self.e.frac(args[0].reg), self.e.frac(args[1].reg));
                         let add3 = self.e.reg(RegKind::Add3, &shape, fa + fb);
-                        self.e.local(LocalInstr::MatMulShares {
-                            dst: add3,
-                            a: args[0].reg,
-                            b: args[1].reg,
+                        let (dst, a, b) = (add3, args[0].reg, args[1].reg);
+                        self.e.local(if matmul {
+                            LocalInstr::MatMulShares { dst, a, b }
+                        } else {
+                            LocalInstr::MulShares { dst, a, b }
                         });
-                        settle_product(&mut self.e, add3, fa.min(fb))
+                        // Back to the program's scale (an operand read finer, e.g. after a
+                        // free division by a power of two, is restored here); products with
+                        // an integer are exact.
+                        let shift = if fa.min(fb) == 0 {
+                            0
+                        } else {
+                            (fa + fb).saturating_sub(self.frac)
+                        };
+                        settle_product(&mut self.e, add3, shift)
                     }
-                    (true, true) => mul_shares(&mut self.e, args[0].reg, args[1].reg, &shape),
-                    (true, false) => {
-                        let exact = self.integer_constant(node.args[1]).is_some();
-                        self.product_by_public(
-                            args[0].reg,
-                            args[1].reg,
-                            exact,
-                            matmul,
-                            true,
-                            &shape,
-                        )
-                    }
-                    (false, true) => {
-                        let exact = self.integer_constant(node.args[0]).is_some();
-                        self.product_by_public(
-                            args[1].reg,
-                            args[0].reg,
-                            exact,
-                            matmul,
-                            false,
-                            &shape,
-                        )
-                    }
+                    (true, false) => self.times_public_operand(
+                        args[0].reg,
+                        args[1].reg,
+                        node.args[1],
+                        matmul,
+                        true,
+                        &shape,
+                    ),
+                    (false, true) => self.times_public_operand(
+                        args[1].reg,
+                        args[0].reg,
+                        node.args[0],
+                        matmul,
+                        false,
+                        &shape,
+                    ),
                     (false, false) => unreachable!("secret node with public operands"),
                 }
             }
@@ -348,7 +434,15 @@ impl<'p> Lowering<'p> {
                     op: Op::Reciprocal,
                     args: vec![args[1].reg],
                 });
-                self.product_by_public(args[0].reg, reciprocal, false, false, true, &shape)
+                self.product_by_public(
+                    args[0].reg,
+                    reciprocal,
+                    false,
+                    self.frac,
+                    false,
+                    true,
+                    &shape,
+                )
             }
             Op::Neg => {
                 let dst = self.e.reg(RegKind::Rss, &shape, self.e.frac(args[0].reg));
@@ -462,10 +556,10 @@ impl<'p> Lowering<'p> {
                     .iter()
                     .map(|&a| self.node(node.args[0]).ty.shape[a])
                     .product();
-                let inv = self
-                    .e
-                    .constant(Tensor::scalar(1.0 / count as f64, Encoding::Fixed));
-                self.product_by_public(sum, inv, false, false, true, &shape)
+                let inv_value = Tensor::scalar(1.0 / count as f64, Encoding::Fixed);
+                let precision = constant_precision(&inv_value, self.frac);
+                let inv = self.e.constant(inv_value);
+                self.product_by_public(sum, inv, false, precision, false, true, &shape)
             }
             Op::Embedding => {
                 // one-hot ids (integer scale) times the table: exact, no truncation.
@@ -485,6 +579,9 @@ impl<'p> Lowering<'p> {
                 deflation,
                 iterations,
             } => {
+                if !is_power_of_two(*deflation) {
+                    return Err(self.invalid(v, "the deflation must be a power of two"));
+                }
                 if *axis + 1 != shape.len() {
                     return Err(
                         self.unsupported(v, "2Quad softmax over an axis other than the last")
@@ -511,6 +608,12 @@ impl<'p> Lowering<'p> {
                 if !gamma.secret || !beta.secret {
                     return Err(self.unsupported(v, "layer norm with public scale or shift"));
                 }
+                let row = *shape.last().unwrap_or(&1) as f64;
+                if !is_power_of_two(deflation * row) {
+                    return Err(
+                        self.invalid(v, "deflation times the row length must be a power of two")
+                    );
+                }
                 nonlinear::sec_layer_norm(
                     &mut self.e,
                     x.reg,
@@ -527,6 +630,9 @@ impl<'p> Lowering<'p> {
             } => {
                 if !args[0].secret {
                     return Err(self.unsupported(v, "a public numerator over a secret divisor"));
+                }
+                if !is_power_of_two(*deflation) {
+                    return Err(self.invalid(v, "the deflation must be a power of two"));
                 }
                 nonlinear::goldschmidt_div(
                     &mut self.e,

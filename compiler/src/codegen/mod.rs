@@ -30,6 +30,14 @@ pub enum CodegenError {
         op: &'static str,
         reason: String,
     },
+    /// A protocol node's attributes are outside what its protocol implements (an IR program
+    /// written by hand or by a buggy pass).
+    #[error("ONNX node '{node}' ({op}): {reason}")]
+    BadAttribute {
+        node: String,
+        op: &'static str,
+        reason: String,
+    },
     /// The program given to codegen is not valid IR: a compiler bug.
     #[error("internal error: codegen received an invalid program: {0}")]
     Invalid(#[from] secc_ir::verify::VerifyError),

@@ -8,7 +8,7 @@
 //! - layer norm: 2 (mean) + 2 (variance) + (3k - 1) + 2 (scale) .
 //! - GeLU / tanh: 10 (comparisons) + 1 (selection), the series finishing in 4 meanwhile.
 
-use super::compose::{bit_to_arith, msb, settle_product, truncate};
+use super::compose::{bit_to_arith, msb_bounded, settle_product, truncate, COMPARE_INT_BITS};
 use super::emit::Emitter;
 use secc_ir::approx;
 use secc_ir::lir::{CommInstr, LocalInstr, Reg, RegKind};
@@ -46,7 +46,8 @@ fn broadcast(e: &Emitter, a: Reg, b: Reg) -> Vec<usize> {
         .expect("operand shapes were checked by the IR verifier")
 }
 
-/// The same ring value at scale `frac` (>= its own): a free division by 2^(frac - own).
+/// The same ring value read at scale `frac`: a free division by 2^(frac - own) (or
+/// multiplication, when `frac` is lower).
 pub fn rescale(e: &mut Emitter, x: Reg, frac: u32) -> Reg {
     if e.frac(x) == frac {
         return x;
@@ -70,12 +71,18 @@ pub fn product(e: &mut Emitter, a: Reg, b: Reg, divide_log2: u32, out_frac: u32)
     rescale(e, settled, out_frac)
 }
 
-/// Integer share of [x < c] for a public constant c: the sign of x - c.
+/// Integer share of [x < c] for a public constant c: the sign of x - c, by the bounded MSB on
+/// frac + 16 bits (`COMPARE_INT_BITS`), 7 rounds and 115 packed bits per element at F = 16,
+/// then bit injection (2 rounds).
+///
+/// Valid range: exact while |x - c| < 2^15 = 32768 in real terms, i.e. for GeLU and tanh
+/// inputs (|c| <= 4) with |x| < 32764; outside it the result is not the comparison. A secret
+/// cannot be range-checked at run time: the bound is stated here and in docs/protocols.md.
 pub fn less_than_constant(e: &mut Emitter, x: Reg, c: f64) -> Reg {
     let frac = e.frac(x);
     let threshold = ring_scalar(e, c, frac);
     let diff = sub(e, x, threshold);
-    let bit = msb(e, diff);
+    let bit = msb_bounded(e, diff, (frac + COMPARE_INT_BITS).min(64));
     bit_to_arith(e, bit)
 }
 
@@ -195,7 +202,24 @@ pub fn quad2_softmax(
     product(e, q, recip, 0, frac)
 }
 
-/// LayerNorm with a Goldschmidt inverse square root (see `Op::SecLayerNorm`).
+/// `x * c` for a public constant c, encoded with `precision` fraction bits and truncated back
+/// to `frac`.
+pub fn scale_by_constant(e: &mut Emitter, x: Reg, c: f64, precision: u32, frac: u32) -> Reg {
+    let shape = e.shape(x);
+    let ring = ring_scalar(e, c, precision);
+    let wide = e.reg(RegKind::Rss, &shape, e.frac(x) + precision);
+    e.local(LocalInstr::MulPublic {
+        dst: wide,
+        a: x,
+        b: ring,
+    });
+    let shift = e.frac(x) + precision - frac;
+    truncate(e, wide, shift)
+}
+
+/// LayerNorm with a Goldschmidt inverse square root (see `Op::SecLayerNorm`). The deflation
+/// D = 2^m / d for the row length d, so that (sum of squares) / (d D) is a truncation by m more
+/// bits; 1 / sqrt(D) is a public factor applied to (x - mean) gamma while the iteration runs.
 pub fn sec_layer_norm(
     e: &mut Emitter,
     x: Reg,
@@ -218,16 +242,11 @@ pub fn sec_layer_norm(
         axes: vec![last],
         keep_dims: true,
     });
-    let inv_d = ring_scalar(e, 1.0 / d as f64, frac);
-    let mean_wide = e.reg(RegKind::Rss, &row_shape, 2 * frac);
-    e.local(LocalInstr::MulPublic {
-        dst: mean_wide,
-        a: sum,
-        b: inv_d,
-    });
-    let mean = truncate(e, mean_wide, frac);
+    // 1/d with 16 significant bits; the sum stays far below 2^(62 - F - precision).
+    let mean_precision = (16 + (d as f64).log2().ceil() as u32).max(frac);
+    let mean = scale_by_constant(e, sum, 1.0 / d as f64, mean_precision, frac);
     let centred = sub(e, x, mean);
-    // Sum of squares before any truncation, then one truncation for 1 / (d D).
+    // Sum of squares at double scale, then one truncation by F + m gives (sum / d) / D.
     let squares = e.reg(RegKind::Add3, &shape, 2 * frac);
     e.local(LocalInstr::MulShares {
         dst: squares,
@@ -241,22 +260,21 @@ pub fn sec_layer_norm(
         axes: vec![last],
         keep_dims: true,
     });
-    let scale = ring_scalar(e, 1.0 / (d as f64 * deflation), frac);
-    let var_wide = e.reg(RegKind::Add3, &row_shape, 3 * frac);
-    e.local(LocalInstr::MulPublic {
-        dst: var_wide,
-        a: square_sum,
-        b: scale,
-    });
-    let var = truncate(e, var_wide, 2 * frac);
+    // Read the sum k = m bits finer (a free division by d D / d = 2^m), then truncate to F.
+    let m = (deflation * d as f64).log2().round() as i32;
+    let deflated_scale = (2 * frac as i32 + m).max(frac as i32) as u32;
+    let deflated = rescale(e, square_sum, deflated_scale);
+    let var = truncate(e, deflated, deflated_scale - frac);
     let eps_ring = ring_scalar(e, eps / deflation, frac);
     let b = add(e, var, eps_ring);
     let inv_std = goldschmidt_rsqrt(e, b, iterations);
-    // (x - mean) gamma meanwhile; then times 1/sqrt(var + eps) = inv_std / sqrt(D), with
-    // sqrt(D) a power of two folded into the truncation.
+    // Meanwhile (x - mean) gamma / sqrt(D).
     let scaled = product(e, centred, gamma, 0, frac);
-    let half_log2 = (deflation.log2() / 2.0).round() as u32;
-    let normalised = product(e, scaled, inv_std, half_log2, frac);
+    let factor = 1.0 / deflation.sqrt();
+    let factor_precision =
+        super::lower::constant_precision(&Tensor::scalar(factor, Encoding::Fixed), frac);
+    let scaled = scale_by_constant(e, scaled, factor, factor_precision, frac);
+    let normalised = product(e, scaled, inv_std, 0, frac);
     add(e, normalised, beta)
 }
 

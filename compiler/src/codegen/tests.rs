@@ -44,6 +44,8 @@ fn relu_adds_eleven_rounds_in_sequence() {
             CommInstr::TruncOpen { .. } => "open",
             CommInstr::TruncFinish { .. } => "finish",
             CommInstr::FourierOpen { .. } => "fourier",
+            #[allow(unreachable_patterns)]
+            _ => "other",
         })
         .collect();
     // 1 carry-save AND, 1 generate AND, 5 levels with two ANDs and a last level with one.
@@ -69,40 +71,40 @@ fn independent_products_share_rounds() {
     assert_eq!(low.stages[0].comm.len(), 3);
 }
 
+fn scalar(p: &mut Program, value: f64, name: &str) -> secc_ir::ValueId {
+    p.push(
+        Op::Const {
+            value: Tensor::scalar(value, Encoding::Fixed),
+        },
+        vec![],
+        name,
+    )
+    .unwrap()
+}
+
 #[test]
-fn integer_constants_multiply_without_truncation() {
+fn integer_and_power_of_two_constants_multiply_without_truncation() {
     let mut p = Program::new("scale", 16);
     let x = p.add_input("x", InputRole::Client, vec![5], Encoding::Fixed);
-    let three = p
-        .push(
-            Op::Const {
-                value: Tensor::scalar(3.0, Encoding::Fixed),
-            },
-            vec![],
-            "c",
-        )
-        .unwrap();
-    let half = p
-        .push(
-            Op::Const {
-                value: Tensor::scalar(0.5, Encoding::Fixed),
-            },
-            vec![],
-            "h",
-        )
-        .unwrap();
+    let three = scalar(&mut p, 3.0, "c");
+    let eighth = scalar(&mut p, 0.125, "e");
+    let tenth = scalar(&mut p, 0.1, "t");
     let y = p.push(Op::Mul, vec![x, three], "m3").unwrap();
-    let z = p.push(Op::Mul, vec![y, half], "mh").unwrap();
-    p.add_output("z", z);
+    let z = p.push(Op::Mul, vec![y, eighth], "m8").unwrap();
+    let w = p.push(Op::Mul, vec![z, tenth], "m10").unwrap();
+    p.add_output("w", w);
     let low = generate(&p).unwrap();
-    // Only the multiplication by 0.5 needs a truncation (two rounds).
+    // Only the multiplication by 0.1 needs a truncation (two rounds); 3 is exact and 1/8 is
+    // the same share read three bits finer.
     assert_eq!(low.predicted_cost().rounds, 2);
-    let trunc_sources: Vec<&String> = low
+    let sources: Vec<&String> = low
         .stages
         .iter()
         .flat_map(|s| s.comm_sources.iter())
         .collect();
-    assert!(trunc_sources.iter().all(|s| s.ends_with("@ mh")));
+    assert!(sources.iter().all(|s| s.ends_with("@ m10")), "{sources:?}");
+    // The result is back at the program's scale.
+    assert_eq!(low.outputs[0].frac_bits, 16);
 }
 
 #[test]

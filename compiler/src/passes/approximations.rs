@@ -32,13 +32,21 @@ pub fn reciprocal(lo: f64, hi: f64) -> Choice {
     finish(deflation, needed)
 }
 
-/// Parameters for 1/sqrt(v) on v in [lo, hi] (lo > 0): v / D below 2.5 with D a power of four.
-pub fn rsqrt(lo: f64, hi: f64) -> Choice {
+/// Parameters for 1/sqrt(v) on v in [lo, hi] (lo > 0), for rows of length `row`: the deflation
+/// is D = 2^m / row (so that the layer norm's division by row D is a shift), v / D stays below
+/// 2.9 (the iteration diverges at 3), and among those the D needing the fewest iterations wins.
+pub fn rsqrt(lo: f64, hi: f64, row: usize) -> Choice {
     let (lo, hi) = (lo / MARGIN, hi * MARGIN);
-    let j = ((hi / 2.5).log2() / 2.0).ceil().max(0.0) as i32;
-    let deflation = 4f64.powi(j);
-    let needed = approx::rsqrt_iterations(lo / deflation, hi / deflation, TOLERANCE);
-    finish(deflation, needed)
+    let smallest = (row as f64 * hi / 2.9).log2().ceil() as i32;
+    let candidates = (smallest..smallest + 4).map(|m| 2f64.powi(m) / row as f64);
+    let best = candidates
+        .map(|deflation| {
+            let needed = approx::rsqrt_iterations(lo / deflation, hi / deflation, TOLERANCE);
+            (needed.unwrap_or(u32::MAX), deflation)
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
+        .expect("four candidates");
+    finish(best.1, (best.0 != u32::MAX).then_some(best.0))
 }
 
 fn finish(deflation: f64, needed: Option<u32>) -> Choice {
@@ -152,8 +160,10 @@ mod tests {
 
     #[test]
     fn rsqrt_choice_covers_the_widened_range() {
-        let c = rsqrt(0.2, 30.0);
-        assert_eq!(c.deflation, 64.0);
+        let c = rsqrt(0.2, 30.0, 768);
+        let m = (c.deflation * 768.0).log2();
+        assert_eq!(m.fract(), 0.0, "d D must be a power of two: {c:?}");
+        assert!(60.0 / c.deflation < 2.9);
         let (a, b) = approx::rsqrt_valid_range(c.iterations, TOLERANCE);
         assert!(
             a * c.deflation <= 0.1 && 60.0 <= b * c.deflation,

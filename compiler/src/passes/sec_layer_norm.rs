@@ -27,7 +27,8 @@ pub fn run(
             pass: NAME,
             message: format!("layer norm {v} was not calibrated"),
         })?;
-        let choice = rsqrt(lo, hi);
+        let row = *node.ty.shape.last().expect("layer norm rows");
+        let choice = rsqrt(lo, hi, row);
         reports.push(ApproxReport::rsqrt(
             &node.origin,
             "sec_layer_norm",

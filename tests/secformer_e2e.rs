@@ -1,0 +1,109 @@
+//! The BERT fixtures compiled in secformer mode (2Quad softmax, Fourier GeLU and tanh,
+//! Goldschmidt layer norm) run across three in-process parties: the MPC outputs stay within
+//! 1e-2 of `secc reference` on the same compiled program, padded inputs included, and the
+//! measured rounds and bytes equal `secc inspect --stats --json` exactly.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn json(args: &[&str]) -> Value {
+    let out = secc(args);
+    assert!(
+        out.status.success(),
+        "secc {}: {}",
+        args.join(" "),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn cost(v: &Value) -> (u64, Vec<u64>) {
+    let bytes = v["bytes_sent"]
+        .as_array()
+        .expect("bytes_sent")
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    (v["rounds"].as_u64().expect("rounds"), bytes)
+}
+
+fn check(model: &str, input: &str, dir: &Path) {
+    let program = dir.join(format!("{model}.secc"));
+    let program = program.to_str().unwrap();
+    let input = models().join("inputs").join(input);
+    let input = input.to_str().unwrap();
+    let model_path = models().join(format!("{model}.onnx"));
+    let out = secc(&[
+        "compile",
+        model_path.to_str().unwrap(),
+        "--seq-len",
+        "8",
+        "-o",
+        program,
+    ]);
+    assert!(out.status.success(), "{model}: {}", stderr(&out));
+    // The cost report states the range each approximation is valid for.
+    assert!(stderr(&out).contains("valid in ["), "{}", stderr(&out));
+    let predicted = cost(&json(&["inspect", program, "--stats", "--json"]));
+    let run = json(&["run", program, "--input", input, "--json"]);
+    let reference = json(&["reference", program, "--input", input, "--json"]);
+    assert_eq!(cost(&run), predicted, "{model}: measured vs predicted cost");
+    let got = outputs_of(&run);
+    let want = outputs_of(&reference);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.0, &g.1), (&w.0, &w.1), "{model}: output name and shape");
+        let error = max_abs_diff(&g.2, &w.2);
+        assert!(error <= 1e-2, "{model}/{}: MPC differs by {error:e}", g.0);
+        assert!(
+            w.2.iter().any(|x| x.abs() > 1e-2),
+            "{model}/{}: degenerate reference",
+            g.0
+        );
+    }
+}
+
+#[test]
+fn bert_fixtures_run_in_secformer_mode_within_the_error_bound_at_the_predicted_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    check("bert_opset14", "bert_pad.json", dir.path());
+    check("bert_opset17", "bert_pad.json", dir.path());
+    check("bert_cls_opset17", "bert_pad.json", dir.path());
+    check("minilm_tp_opset17", "minilm.json", dir.path());
+}
+
+#[test]
+fn a_batch_of_two_with_different_padding_runs_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("b.secc");
+    let out = secc(&[
+        "compile",
+        models().join("bert_cls_opset14.onnx").to_str().unwrap(),
+        "--seq-len",
+        "8",
+        "--batch",
+        "2",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = models().join("inputs/bert_batch2.json");
+    let run = json(&[
+        "run",
+        program.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let reference = json(&[
+        "reference",
+        program.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let (got, want) = (outputs_of(&run), outputs_of(&reference));
+    assert_eq!(got[0].1, vec![2, 3]);
+    assert!(max_abs_diff(&got[0].2, &want[0].2) <= 1e-2);
+}

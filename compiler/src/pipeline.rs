@@ -81,6 +81,14 @@ pub const STAGES: &[&str] = &[
     passes::dce::NAME,
 ];
 
+/// The stages secformer mode adds after [`STAGES`], in order.
+pub const SECFORMER_STAGES: &[&str] = &[
+    passes::quad_softmax::NAME,
+    passes::sec_layer_norm::NAME,
+    passes::goldschmidt_div::NAME,
+    passes::sec_activations::NAME,
+];
+
 struct Stages<'a> {
     dump_dir: Option<&'a Path>,
     count: usize,

@@ -110,6 +110,7 @@ fn local_rhs(program: &LowProgram, instr: &LocalInstr) -> String {
         BoolAndLocal { a, b, .. } => format!("bool_and_local {}, {}", reg(*a), reg(*b)),
         BoolShl { a, bits, .. } => format!("bool_shl {}, {bits}", reg(*a)),
         BoolBit { a, bit, .. } => format!("bool_bit {}, {bit}", reg(*a)),
+        BoolExtract { a, mask, .. } => format!("bool_extract {}, {mask:#x}", reg(*a)),
         BitComponentToArith { src, component, .. } => {
             format!(
                 "bit_component_to_arith {}, component {component}",
@@ -124,6 +125,9 @@ fn comm_rhs(instr: &CommInstr) -> String {
     match instr {
         CommInstr::Reshare { src, .. } => format!("reshare {}", reg(*src)),
         CommInstr::ReshareBool { src, .. } => format!("reshare_bool {}", reg(*src)),
+        CommInstr::ReshareBoolPacked { src, width, .. } => {
+            format!("reshare_bool {}, packed {width} bits", reg(*src))
+        }
         CommInstr::TruncOpen { src, shift, .. } => {
             format!("trunc_open {}, shift {shift}", reg(*src))
         }

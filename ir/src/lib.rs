@@ -2,8 +2,9 @@
 //!
 //! Owns: value types ([`types`]), the closed operator set and its table ([`op`]), programs made of
 //! typed arenas ([`program`]), the verifier ([`verify`]), the text printer ([`print`]), DOT export
-//! ([`dot`]), RON dumps ([`dump`]), the f64 plaintext interpreter ([`interp`]) and the bytecode
-//! container shared with the runtime ([`bytecode`]).
+//! ([`dot`]), RON dumps ([`dump`]), the f64 plaintext interpreter ([`interp`]), the bytecode
+//! container shared with the runtime ([`bytecode`]) and boolean circuits written once as LIR for
+//! codegen and the runtime's reference compositions ([`circuits`]).
 //!
 //! Invariant kept by every public constructor: a program's arena order is a topological order,
 //! and every node's type is the one [`op::Op::infer`] gives (checked by [`verify::verify`]).
@@ -11,6 +12,7 @@
 pub mod approx;
 pub mod arena;
 pub mod bytecode;
+pub mod circuits;
 pub mod dot;
 pub mod fixed;
 pub mod interp;

@@ -410,6 +410,112 @@ fn msb_and_bit_injection_are_exact_over_the_whole_ring_range() {
     assert_eq!(report.rounds, 10);
 }
 
+/// Cost of the bounded MSB on `n` elements, from its packed AND widths: every party sends
+/// ceil(n w / 64) words per AND of width w.
+fn msb_bounded_bytes(n: u64, bits: u32) -> u64 {
+    let (_, widths) = secc_ir::circuits::msb_bounded_cost(bits);
+    widths
+        .iter()
+        .map(|&w| 8 * secc_ir::lir::packed_words(n, w))
+        .sum()
+}
+
+/// Values in [-2^(bits-1), 2^(bits-1)) at scale 0: the edges +-(2^(bits-1) - 1) and
+/// -2^(bits-1), 0, +-1, then random ones spread over the octaves (f64 holds them exactly
+/// while bits <= 53).
+fn bounded_values(v: &mut Values, n: usize, bits: u32) -> Vec<f64> {
+    let half = 2f64.powi(bits as i32 - 1);
+    let mut out = vec![half - 1.0, -(half - 1.0), -half, 0.0, -1.0, 1.0];
+    while out.len() < n {
+        let octave = (v.words(1)[0] % u64::from(bits)) as i32;
+        out.push(
+            v.uniform(2f64.powi(octave))
+                .floor()
+                .clamp(-half, half - 1.0),
+        );
+    }
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn bounded_msb_is_exact_within_its_bound_with_packed_cost() {
+    let n = 300;
+    for bits in [2u32, 3, 4, 5, 9, 17, 31, 32, 33, 48, 53] {
+        let mut v = Values::new(bits as u8);
+        let xs = bounded_values(&mut v, n, bits);
+        let mut b = ProgramBuilder::new(F);
+        let x = b.input("x", &[n], secret(0));
+        let sign = compose::msb_bounded(&mut b, x, bits);
+        b.output("sign", sign);
+        let program = b.finish();
+        let report = run(&program, &[], &[("x", array(&[n], xs.clone()))]);
+        let want: Vec<f64> = xs
+            .iter()
+            .map(|&x| if x < 0.0 { 1.0 } else { 0.0 })
+            .collect();
+        assert_eq!(output(&report, "sign"), want.as_slice(), "bits {bits}");
+        // 2 + ceil(log2(bits - 2)) rounds; bytes follow the packed widths.
+        let levels = if bits > 3 {
+            u64::from(32 - (bits - 3).leading_zeros())
+        } else {
+            0
+        };
+        let rounds = (if bits == 2 { 1 } else { 2 }) + levels;
+        assert_eq!(report.rounds, rounds, "bits {bits}");
+        let bytes = msb_bounded_bytes(n as u64, bits);
+        assert_eq!(report.bytes_sent, [bytes; 3], "bits {bits}");
+    }
+}
+
+#[test]
+fn bounded_msb_of_fixed_point_values_below_2_to_15() {
+    // The bound of the GeLU / tanh comparisons: F + 16 bits, |x| < 32768.
+    let n = 400;
+    let mut v = Values::new(21);
+    let xs = v.with_edges(n, 32768.0);
+    let mut b = ProgramBuilder::new(F);
+    let x = b.input("x", &[n], secret(F));
+    let sign = compose::msb_bounded(&mut b, x, F + 16);
+    let negative = compose::bit_to_arith(&mut b, sign);
+    b.output("negative", negative);
+    let program = b.finish();
+    let report = run(&program, &[], &[("x", array(&[n], xs.clone()))]);
+    let want: Vec<f64> = xs
+        .iter()
+        .map(|&x| if quantize(x, F) < 0.0 { 1.0 } else { 0.0 })
+        .collect();
+    assert_eq!(output(&report, "negative"), want.as_slice());
+    // 7 rounds of the bounded MSB (31 + 30 + 29 + 14 + 7 + 3 + 1 = 115 bits per element),
+    // then 2 of the injection (1 word per element each), against 10 rounds and 15 words.
+    assert_eq!(report.rounds, 9);
+    let msb_words: u64 = [31u32, 30, 29, 14, 7, 3, 1]
+        .iter()
+        .map(|&w| secc_ir::lir::packed_words(n as u64, w))
+        .sum();
+    assert_eq!(msb_words, 722); // ceil(400 w / 64) summed: about 1.8 words per element
+    assert_eq!(report.bytes_sent, [8 * (msb_words + 2 * n as u64); 3]);
+}
+
+#[test]
+fn bounded_msb_with_64_bits_is_exact_over_the_whole_ring_range() {
+    let mut v = Values::new(22);
+    let xs = ring_edges(&mut v, 200);
+    let mut b = ProgramBuilder::new(F);
+    let x = b.input("x", &[200], secret(0));
+    let sign = compose::msb_bounded(&mut b, x, 64);
+    b.output("sign", sign);
+    let program = b.finish();
+    let report = run(&program, &[], &[("x", array(&[200], xs.clone()))]);
+    let want: Vec<f64> = xs
+        .iter()
+        .map(|&x| if x < 0.0 { 1.0 } else { 0.0 })
+        .collect();
+    assert_eq!(output(&report, "sign"), want.as_slice());
+    assert_eq!(report.rounds, 8);
+    assert_eq!(report.bytes_sent, [msb_bounded_bytes(200, 64); 3]);
+}
+
 #[test]
 fn relu_is_exact() {
     let mut v = Values::new(8);

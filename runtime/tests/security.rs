@@ -59,8 +59,9 @@ impl Transport for Recorder {
     }
 }
 
-/// Products with both truncation sources, a comparison (MSB + B2A) and ReLU on two secret
-/// inputs and one secret weight.
+/// Products with both truncation sources, a comparison (MSB + B2A), a bounded comparison with
+/// bit-packed ANDs (`ReshareBoolPacked`, `BoolExtract`) and ReLU on two secret inputs and one
+/// secret weight.
 fn program() -> LowProgram {
     let mut b = ProgramBuilder::new(F);
     let x = b.input("x", &[2], InputForm::Secret { frac_bits: F });
@@ -69,9 +70,12 @@ fn program() -> LowProgram {
     let wide = b.input("wide", &[1], InputForm::Secret { frac_bits: 2 * F });
     let t = compose::truncate(&mut b, wide, F);
     let r = compose::relu(&mut b, x);
+    let sign = compose::msb_bounded(&mut b, x, F + 16);
+    let negative = compose::bit_to_arith(&mut b, sign);
     b.output("p", p);
     b.output("t", t);
     b.output("r", r);
+    b.output("negative", negative);
     b.finish()
 }
 

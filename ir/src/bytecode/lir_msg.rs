@@ -273,7 +273,7 @@ pub struct ReduceSumMsg {
 pub struct LocalInstrMsg {
     #[prost(
         oneof = "local_instr::Instr",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25"
     )]
     pub instr: Option<local_instr::Instr>,
 }
@@ -336,12 +336,15 @@ pub mod local_instr {
         BitComponentToArith(UnaryWithMsg),
         #[prost(message, tag = "24")]
         Rescale(UnaryMsg),
+        /// `word` = mask.
+        #[prost(message, tag = "25")]
+        BoolExtract(XorWordMsg),
     }
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CommInstrMsg {
-    #[prost(oneof = "comm_instr::Instr", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "comm_instr::Instr", tags = "1, 2, 3, 4, 5, 6")]
     pub instr: Option<comm_instr::Instr>,
 }
 
@@ -361,6 +364,9 @@ pub mod comm_instr {
         TruncFinish(UnaryMsg),
         #[prost(message, tag = "5")]
         FourierOpen(super::FourierOpenMsg),
+        /// `value` = width.
+        #[prost(message, tag = "6")]
+        ReshareBoolPacked(UnaryWithMsg),
     }
 }
 
@@ -635,6 +641,11 @@ fn local_to_msg(instr: &LocalInstr) -> LocalInstrMsg {
             component,
         } => M::BitComponentToArith(unary_with(*dst, *src, u32::from(*component))),
         LocalInstr::Rescale { dst, src } => M::Rescale(unary(*dst, *src)),
+        LocalInstr::BoolExtract { dst, a, mask } => M::BoolExtract(XorWordMsg {
+            dst: dst.0,
+            a: a.0,
+            word: *mask,
+        }),
     };
     LocalInstrMsg { instr: Some(msg) }
 }
@@ -644,6 +655,9 @@ fn comm_to_msg(instr: &CommInstr) -> CommInstrMsg {
     let msg = match instr {
         CommInstr::Reshare { dst, src } => M::Reshare(unary(*dst, *src)),
         CommInstr::ReshareBool { dst, src } => M::ReshareBool(unary(*dst, *src)),
+        CommInstr::ReshareBoolPacked { dst, src, width } => {
+            M::ReshareBoolPacked(unary_with(*dst, *src, *width))
+        }
         CommInstr::TruncOpen { dst, src, shift } => M::TruncOpen(unary_with(*dst, *src, *shift)),
         CommInstr::TruncFinish { dst, src } => M::TruncFinish(unary(*dst, *src)),
         CommInstr::FourierOpen {
@@ -964,6 +978,11 @@ fn local_from_msg(msg: LocalInstrMsg, b: &Bounds, at: &str) -> Result<LocalInstr
             dst: r(m.dst)?,
             src: r(m.a)?,
         },
+        M::BoolExtract(m) => LocalInstr::BoolExtract {
+            dst: r(m.dst)?,
+            a: r(m.a)?,
+            mask: m.word,
+        },
     })
 }
 
@@ -981,6 +1000,11 @@ fn comm_from_msg(msg: CommInstrMsg, b: &Bounds, at: &str) -> Result<CommInstr, S
         M::ReshareBool(m) => CommInstr::ReshareBool {
             dst: r(m.dst)?,
             src: r(m.a)?,
+        },
+        M::ReshareBoolPacked(m) => CommInstr::ReshareBoolPacked {
+            dst: r(m.dst)?,
+            src: r(m.a)?,
+            width: m.value,
         },
         M::TruncOpen(m) => CommInstr::TruncOpen {
             dst: r(m.dst)?,

@@ -175,6 +175,11 @@ fn sample_low() -> LowProgram {
             dst: r(6),
             src: r(5),
         },
+        LocalInstr::BoolExtract {
+            dst: r(7),
+            a: r(7),
+            mask: 0xaaaa_aaaa_aaaa_aaaa,
+        },
     ];
     let comm = vec![
         CommInstr::Reshare {
@@ -184,6 +189,11 @@ fn sample_low() -> LowProgram {
         CommInstr::ReshareBool {
             dst: r(7),
             src: r(7),
+        },
+        CommInstr::ReshareBoolPacked {
+            dst: r(7),
+            src: r(7),
+            width: 31,
         },
         CommInstr::TruncOpen {
             dst: r(8),

@@ -8,10 +8,32 @@
 //! - secret product by an integer (bit) factor: 1 round (`Reshare`), 1 element each.
 //! - msb: 8 rounds — one AND for the carry-save adder, one for the first generate, six
 //!   Kogge-Stone levels (two ANDs each except the last) — 1 word per AND per party.
+//! - msb_bounded (|x| < 2^(bits-1)): 2 + ceil(log2(bits - 2)) rounds, packed ANDs of the
+//!   meaningful bits only (7 rounds and 115 bits per element for bits = 32); the circuit is the
+//!   one codegen emits ([`secc_ir::circuits::msb_bounded`]).
 //! - bit_to_arith: 2 product rounds; relu / select: msb + bit_to_arith + 1 product = 11 rounds.
 
 use crate::builder::ProgramBuilder;
+use secc_ir::circuits::{self, LirSink};
 use secc_ir::lir::{CommInstr, LocalInstr, Reg, RegKind};
+
+impl LirSink for ProgramBuilder {
+    fn reg(&mut self, kind: RegKind, shape: &[usize], frac_bits: u32) -> Reg {
+        ProgramBuilder::reg(self, kind, shape, frac_bits)
+    }
+
+    fn shape(&self, reg: Reg) -> Vec<usize> {
+        ProgramBuilder::shape(self, reg)
+    }
+
+    fn local(&mut self, instr: LocalInstr) -> Reg {
+        ProgramBuilder::local(self, instr)
+    }
+
+    fn comm(&mut self, instr: CommInstr) -> Reg {
+        ProgramBuilder::comm(self, instr)
+    }
+}
 
 /// Brings an Add3 of scale `frac` down by 2^`shift` to an Rss (a plain reshare if `shift` is 0).
 pub fn settle(b: &mut ProgramBuilder, add3: Reg, shift: u32) -> Reg {
@@ -190,6 +212,14 @@ pub fn msb(b: &mut ProgramBuilder, x: Reg) -> Reg {
         a: top,
         bit: 63,
     })
+}
+
+/// Boolean sharing (words 0/1) of the sign of an Rss whose ring value lies in
+/// [-2^(bits-1), 2^(bits-1)), with bit-packed ANDs: 2 + ceil(log2(bits - 2)) rounds.
+pub fn msb_bounded(b: &mut ProgramBuilder, x: Reg, bits: u32) -> Reg {
+    let bit = circuits::msb_bounded(b, x, bits);
+    b.close_stage();
+    bit
 }
 
 /// a + c - 2ac: XOR of two arithmetic shares of bits (one product round, no truncation).

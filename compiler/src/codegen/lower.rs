@@ -656,8 +656,9 @@ impl<'p> Lowering<'p> {
             | Op::LayerNorm { .. } => {
                 return Err(self.unsupported(
                     v,
-                    "no protocol for this operator on secret values yet (SecFormer and PUMA \
-                     protocols are the next milestone)",
+                    "no protocol for this operator on secret values in this mode (secformer \
+                     mode replaces softmax, GeLU, tanh, layer norm and division by a secret; \
+                     PUMA mode is not implemented yet)",
                 ))
             }
         };

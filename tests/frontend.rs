@@ -55,6 +55,7 @@ fn compile_at(model: &Path, inputs: &BTreeMap<String, ndarray::ArrayD<f64>>) -> 
         mode: ModeOptions {
             mode: Mode::Exact,
             calibration: vec![],
+            substitutions: Default::default(),
         },
     };
     compile(model, &options).unwrap_or_else(|e| panic!("{}: {e}", model.display()))

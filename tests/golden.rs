@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use secc::frontend::ShapeRequest;
-use secc::pipeline::{compile, CompileOptions, Mode, ModeOptions};
+use secc::pipeline::{compile, CompileOptions, Mode, ModeOptions, Substitutions};
 use std::collections::BTreeMap;
 
 fn printed(model: &str) -> String {
@@ -12,6 +12,10 @@ fn printed(model: &str) -> String {
 }
 
 fn printed_in(model: &str, mode: Mode) -> String {
+    printed_with(model, mode, Substitutions::default())
+}
+
+fn printed_with(model: &str, mode: Mode, substitutions: Substitutions) -> String {
     let options = CompileOptions {
         shapes: ShapeRequest {
             batch: 1,
@@ -23,6 +27,7 @@ fn printed_in(model: &str, mode: Mode) -> String {
         mode: ModeOptions {
             mode,
             calibration: vec![],
+            substitutions,
         },
     };
     let (program, _) = compile(&models().join(format!("{model}.onnx")), &options).unwrap();
@@ -62,6 +67,49 @@ fn golden_secformer_ir_of_the_bert_fixtures() {
             omit_expression => true,
         }, {
             insta::assert_snapshot!(format!("secformer__{model}"), printed_in(model, Mode::Secformer));
+        });
+    }
+}
+
+/// Each MPC-friendly substitution on the BERT fixture, in secformer mode: `--gelu relu` (no
+/// sec_gelu left, relu instead), `--layernorm affine` (reduce_mean / sub / mul / add, no
+/// sec_layer_norm), `--softmax relu` (the public keep mask, relu, the masked zeros, the row
+/// sum plus 2^-10, and the division become goldschmidt_div with calibrated iterations).
+#[test]
+fn golden_substitutions_of_the_bert_fixture() {
+    let none = Substitutions::default();
+    for (name, substitutions) in [
+        (
+            "gelu_relu",
+            Substitutions {
+                gelu_relu: true,
+                ..none
+            },
+        ),
+        (
+            "layernorm_affine",
+            Substitutions {
+                layer_norm_affine: true,
+                ..none
+            },
+        ),
+        (
+            "softmax_relu",
+            Substitutions {
+                softmax_relu: true,
+                ..none
+            },
+        ),
+    ] {
+        insta::with_settings!({
+            snapshot_path => "../golden",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(
+                format!("{name}__bert_opset17"),
+                printed_with("bert_opset17", Mode::Secformer, substitutions)
+            );
         });
     }
 }

@@ -7,4 +7,5 @@ mod frontend;
 mod golden;
 mod runtime_e2e;
 mod secformer_e2e;
+mod substitutions_e2e;
 mod third_party;

@@ -77,6 +77,61 @@ struct ShapeArgs {
     batch: usize,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GeluChoice {
+    /// ReLU in place of GeLU.
+    Relu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LayerNormChoice {
+    /// (x - mean) * gamma + beta: no division by the standard deviation.
+    Affine,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SoftmaxChoice {
+    /// relu(x) / sum relu(x) over the kept (unmasked) entries.
+    Relu,
+}
+
+/// Substitutions for models fine-tuned to be MPC-friendly: each replaces the model's operator
+/// by the one it was fine-tuned with, before the mode's passes.
+#[derive(clap::Args, Clone, Copy, Debug)]
+struct SubstitutionArgs {
+    /// Replace every GeLU (for a model fine-tuned with the replacement).
+    #[arg(long, value_enum, value_name = "KIND")]
+    gelu: Option<GeluChoice>,
+    /// Replace every layer norm (for a model fine-tuned with the replacement).
+    #[arg(long, value_enum, value_name = "KIND")]
+    layernorm: Option<LayerNormChoice>,
+    /// Replace every softmax, masked entries staying 0 (for a model fine-tuned with it).
+    #[arg(long, value_enum, value_name = "KIND")]
+    softmax: Option<SoftmaxChoice>,
+}
+
+impl SubstitutionArgs {
+    fn pipeline(self) -> secc::pipeline::Substitutions {
+        secc::pipeline::Substitutions {
+            gelu_relu: matches!(self.gelu, Some(GeluChoice::Relu)),
+            layer_norm_affine: matches!(self.layernorm, Some(LayerNormChoice::Affine)),
+            softmax_relu: matches!(self.softmax, Some(SoftmaxChoice::Relu)),
+        }
+    }
+}
+
+/// How an ONNX model is compiled (`secc compile`, and `secc reference` of an .onnx model).
+#[derive(clap::Args, Clone)]
+struct OnnxArgs {
+    #[command(flatten)]
+    shapes: ShapeArgs,
+    /// Fraction bits of the fixed-point encoding.
+    #[arg(long, default_value_t = 16)]
+    frac_bits: u32,
+    #[command(flatten)]
+    substitutions: SubstitutionArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Compile an ONNX model into a program file; the cost summary goes to stderr.
@@ -86,10 +141,7 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[command(flatten)]
-        shapes: ShapeArgs,
-        /// Fraction bits of the fixed-point encoding.
-        #[arg(long, default_value_t = 16)]
-        frac_bits: u32,
+        onnx: OnnxArgs,
         /// Protocol family for the non-linear layers.
         #[arg(long, value_enum, default_value = "secformer")]
         mode: Mode,
@@ -137,10 +189,9 @@ enum Command {
         /// Only these outputs (comma-separated names).
         #[arg(long, value_delimiter = ',')]
         outputs: Option<Vec<String>>,
+        /// With an .onnx model: how to compile it, as `secc compile` takes them.
         #[command(flatten)]
-        shapes: ShapeArgs,
-        #[arg(long, default_value_t = 16)]
-        frac_bits: u32,
+        onnx: OnnxArgs,
     },
     /// Run a compiled program across three parties on this machine; prints the outputs, their
     /// error against `secc reference`, rounds, bytes sent per party and wall time.
@@ -236,14 +287,11 @@ fn main() -> ExitCode {
         Command::Compile {
             model,
             output,
-            shapes,
-            frac_bits,
+            onnx,
             mode,
             calibrate,
             emit_ir,
-        } => run_compile(
-            &model, output, &shapes, frac_bits, mode, &calibrate, emit_ir,
-        ),
+        } => run_compile(&model, output, &onnx, mode, &calibrate, emit_ir),
         Command::Inspect {
             program,
             ir,
@@ -258,17 +306,8 @@ fn main() -> ExitCode {
             output,
             json,
             outputs,
-            shapes,
-            frac_bits,
-        } => run_reference(
-            &model,
-            &input,
-            output.as_deref(),
-            json,
-            outputs,
-            &shapes,
-            frac_bits,
-        ),
+            onnx,
+        } => run_reference(&model, &input, output.as_deref(), json, outputs, &onnx),
         Command::Run {
             program,
             input,
@@ -333,12 +372,12 @@ fn main() -> ExitCode {
 fn run_compile(
     model: &Path,
     output: Option<PathBuf>,
-    shapes: &ShapeArgs,
-    frac_bits: u32,
+    onnx: &OnnxArgs,
     mode: Mode,
     calibrate: &[PathBuf],
     emit_ir: Option<PathBuf>,
 ) -> CliResult {
+    let (shapes, substitutions) = (&onnx.shapes, onnx.substitutions);
     let output = output.unwrap_or_else(|| model.with_extension("secc"));
     let calibration = calibrate
         .iter()
@@ -354,11 +393,12 @@ fn run_compile(
             seq_len: shapes.seq_len,
             exact: BTreeMap::new(),
         },
-        frac_bits,
+        frac_bits: onnx.frac_bits,
         emit_ir,
         mode: ModeOptions {
             mode: mode.pipeline(),
             calibration,
+            substitutions: substitutions.pipeline(),
         },
     };
     let compiled = compile_with_report(model, &options).map_err(|e| e.to_string())?;
@@ -379,10 +419,24 @@ fn run_compile(
     };
     artifact::save(&output, &container).map_err(|e| e.to_string())?;
     eprint!("{}", stats::summary(&container.program));
-    eprintln!("  mode: {mode:?}");
+    eprintln!("  mode: {mode:?}{}", describe(substitutions));
     eprint!("{}", cost::render(&report));
     eprintln!("wrote {}", output.display());
     Ok(())
+}
+
+/// The substitutions as the flags that asked for them (empty without any).
+fn describe(substitutions: SubstitutionArgs) -> String {
+    let chosen = substitutions.pipeline();
+    [
+        (chosen.gelu_relu, "--gelu relu"),
+        (chosen.layer_norm_affine, "--layernorm affine"),
+        (chosen.softmax_relu, "--softmax relu"),
+    ]
+    .iter()
+    .filter(|c| c.0)
+    .map(|c| format!(", {}", c.1))
+    .collect()
 }
 
 fn run_inspect(path: &Path, ir: bool, bytecode: bool, dot: bool, json: bool) -> CliResult {
@@ -412,9 +466,9 @@ fn run_inspect(path: &Path, ir: bool, bytecode: bool, dot: bool, json: bool) -> 
 fn load_for_reference(
     model: &Path,
     given: &inputs::InputArrays,
-    shapes: &ShapeArgs,
-    frac_bits: u32,
+    onnx: &OnnxArgs,
 ) -> Result<(Program, Weights), String> {
+    let (shapes, substitutions) = (&onnx.shapes, onnx.substitutions);
     if model.extension().is_some_and(|e| e == "onnx") {
         let options = CompileOptions {
             shapes: ShapeRequest {
@@ -425,15 +479,23 @@ fn load_for_reference(
                     .map(|(k, v)| (k.clone(), v.shape().to_vec()))
                     .collect(),
             },
-            frac_bits,
+            frac_bits: onnx.frac_bits,
             emit_ir: None,
             // The reference of an ONNX model is the original model's arithmetic.
             mode: ModeOptions {
                 mode: secc::pipeline::Mode::Exact,
                 calibration: vec![],
+                substitutions: substitutions.pipeline(),
             },
         };
         compile(model, &options).map_err(|e| e.to_string())
+    } else if !describe(substitutions).is_empty() {
+        Err(format!(
+            "'{}' is a compiled program: {} apply to an .onnx model (give them to `secc \
+             compile`)",
+            model.display(),
+            describe(substitutions).trim_start_matches(", ")
+        ))
     } else {
         let container = artifact::load(model).map_err(|e| e.to_string())?;
         let weights = artifact::weights_of(&container, model, "`secc reference`")
@@ -449,11 +511,10 @@ fn run_reference(
     output: Option<&Path>,
     json: bool,
     select: Option<Vec<String>>,
-    shapes: &ShapeArgs,
-    frac_bits: u32,
+    onnx: &OnnxArgs,
 ) -> CliResult {
     let given = inputs::read(input).map_err(|e| e.to_string())?;
-    let (program, weights) = load_for_reference(model, &given, shapes, frac_bits)?;
+    let (program, weights) = load_for_reference(model, &given, onnx)?;
     let complete = inputs::complete(&program, &given, input).map_err(|e| e.to_string())?;
     let results = reference::run(&program, &weights, &complete, select.as_deref())?;
     if let Some(path) = output {

@@ -13,6 +13,11 @@
 //!
 //! Then `fixed-point-guard` checks the result (no dump: it changes nothing).
 //!
+//! The MPC-friendly substitutions the user asked for come next ([`SUBSTITUTION_STAGES`], each
+//! only when its flag is given, in every mode): `gelu-relu` (`--gelu relu`), `layer-norm-affine`
+//! (`--layernorm affine`) and `softmax-relu` (`--softmax relu`) replace the exact operator by
+//! the one the model was fine-tuned with, so the mode's passes never see it.
+//!
 //! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
 //! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
 //! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
@@ -48,6 +53,20 @@ pub struct ModeOptions {
     pub mode: Mode,
     /// Sample inputs for calibration (file, arrays); synthetic samples when empty.
     pub calibration: Vec<(PathBuf, InputArrays)>,
+    /// MPC-friendly substitutions applied before the mode's passes.
+    pub substitutions: Substitutions,
+}
+
+/// Substitutions for models fine-tuned to be MPC-friendly (see [`SUBSTITUTION_STAGES`]); each
+/// changes the model's function, so it is only right for a model trained with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Substitutions {
+    /// `--gelu relu`: every GeLU becomes ReLU.
+    pub gelu_relu: bool,
+    /// `--layernorm affine`: layer norm without the division by the standard deviation.
+    pub layer_norm_affine: bool,
+    /// `--softmax relu`: relu(x) / sum relu(x) on the kept entries.
+    pub softmax_relu: bool,
 }
 
 /// What `secc compile` needs besides the model path.
@@ -81,7 +100,14 @@ pub const STAGES: &[&str] = &[
     passes::dce::NAME,
 ];
 
-/// The stages secformer mode adds after [`STAGES`], in order.
+/// The substitution stages, in the order they run after [`STAGES`] (each only when asked for).
+pub const SUBSTITUTION_STAGES: &[&str] = &[
+    passes::gelu_relu::NAME,
+    passes::layer_norm_affine::NAME,
+    passes::softmax_relu::NAME,
+];
+
+/// The stages secformer mode adds after [`STAGES`] and the substitutions, in order.
 pub const SECFORMER_STAGES: &[&str] = &[
     passes::quad_softmax::NAME,
     passes::sec_layer_norm::NAME,
@@ -149,14 +175,51 @@ pub fn run_passes(
     Ok((program, weights))
 }
 
-/// The mode's stages after [`run_passes`] (see the module documentation); dumps continue the
-/// numbering of [`STAGES`].
+/// The substitutions asked for, each a stage (verified, dumped) numbered from `stages.count`.
+fn apply_substitutions(
+    program: Program,
+    substitutions: Substitutions,
+    stages: &mut Stages,
+) -> Result<Program, CompileError> {
+    type Pass = fn(&Program) -> Result<Program, PassError>;
+    let chosen: [(bool, &'static str, Pass); 3] = [
+        (
+            substitutions.gelu_relu,
+            passes::gelu_relu::NAME,
+            passes::gelu_relu::run,
+        ),
+        (
+            substitutions.layer_norm_affine,
+            passes::layer_norm_affine::NAME,
+            passes::layer_norm_affine::run,
+        ),
+        (
+            substitutions.softmax_relu,
+            passes::softmax_relu::NAME,
+            passes::softmax_relu::run,
+        ),
+    ];
+    let mut program = program;
+    for (_, name, pass) in chosen.into_iter().filter(|c| c.0) {
+        program = pass(&program)?;
+        stages.finish_stage(name, &program)?;
+    }
+    Ok(program)
+}
+
+/// The substitutions and the mode's stages after [`run_passes`] (see the module
+/// documentation); dumps continue the numbering of [`STAGES`].
 pub fn apply_mode(
     program: Program,
     weights: Weights,
     options: &ModeOptions,
     dump_dir: Option<&Path>,
 ) -> Result<Compiled, CompileError> {
+    let mut stages = Stages {
+        dump_dir,
+        count: STAGES.len(),
+    };
+    let program = apply_substitutions(program, options.substitutions, &mut stages)?;
     let mut compiled = Compiled {
         program,
         weights,
@@ -166,10 +229,6 @@ pub fn apply_mode(
     if options.mode != Mode::Secformer {
         return Ok(compiled);
     }
-    let mut stages = Stages {
-        dump_dir,
-        count: STAGES.len(),
-    };
     let samples = if options.calibration.is_empty() {
         passes::calibrate::synthetic_samples(&compiled.program)
     } else {

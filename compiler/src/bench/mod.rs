@@ -214,6 +214,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let mode = ModeOptions {
         mode: Mode::Secformer,
         calibration: vec![(PathBuf::from("<bench input>"), calibration)],
+        substitutions: Default::default(),
     };
     let compiled = apply_mode(program, weights, &mode, None).map_err(|e| e.to_string())?;
     let approximations: Vec<String> = compiled

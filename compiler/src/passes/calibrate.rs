@@ -2,7 +2,9 @@
 //! iterative approximation will replace, the range of the quantity that approximation sees:
 //! - softmax: the row sums of (x + b + c)^2 over kept entries (what 2Quad divides by);
 //! - layer norm: the row variances plus eps (what the inverse square root takes);
-//! - division by a secret: the divisor.
+//! - division by a secret: the divisor where the numerator is not zero (a zero numerator gives
+//!   0 whatever the reciprocal, e.g. an all-negative row of `--softmax relu`, whose divisor is
+//!   only the guard epsilon); all of the divisor if the numerator is zero everywhere.
 //!
 //! Samples come from `--calibrate FILE...`; without them, [`synthetic_samples`] makes
 //! deterministic ones from the declared inputs (random token ids within each embedding table,
@@ -38,6 +40,8 @@ pub fn calibrate(
     samples: &[HashMap<String, ArrayD<f64>>],
 ) -> Result<Ranges, PassError> {
     let mut found: HashMap<ValueId, Option<(f64, f64)>> = HashMap::new();
+    // Each divisor over all its entries, used where no entry had a non-zero numerator.
+    let mut divisors: HashMap<ValueId, Option<(f64, f64)>> = HashMap::new();
     for sample in samples {
         let values = evaluate_all(program, weights, sample).map_err(|e| PassError::Internal {
             pass: NAME,
@@ -95,11 +99,30 @@ pub fn calibrate(
                             ),
                         });
                     }
-                    widen(found.entry(v).or_default(), lo, hi);
+                    widen(divisors.entry(v).or_default(), lo, hi);
+                    let shape = IxDyn(&node.ty.shape);
+                    let (n, d) = (arg(0).broadcast(shape.clone()), d.broadcast(shape));
+                    let (n, d) = (n.expect("verified shapes"), d.expect("verified shapes"));
+                    let kept = ndarray::Zip::from(&n).and(&d).fold(
+                        (f64::INFINITY, f64::NEG_INFINITY),
+                        |(lo, hi), &n, &d| {
+                            if n != 0.0 {
+                                (lo.min(d), hi.max(d))
+                            } else {
+                                (lo, hi)
+                            }
+                        },
+                    );
+                    if kept.0 <= kept.1 {
+                        widen(found.entry(v).or_default(), kept.0, kept.1);
+                    }
                 }
                 _ => {}
             }
         }
+    }
+    for (v, range) in divisors {
+        found.entry(v).or_insert(range);
     }
     Ok(found
         .into_iter()

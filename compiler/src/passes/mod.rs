@@ -12,13 +12,16 @@ pub mod dce;
 pub mod fixed_point_guard;
 pub mod fold_constants;
 pub mod gelu;
+pub mod gelu_relu;
 pub mod goldschmidt_div;
 pub mod layer_norm;
+pub mod layer_norm_affine;
 pub mod patterns;
 pub mod quad_softmax;
 pub mod sec_activations;
 pub mod sec_layer_norm;
 pub mod softmax_bias;
+pub mod softmax_relu;
 
 use crate::error::PassError;
 use secc_ir::{Node, Op, Program, ValueId};

@@ -1,0 +1,181 @@
+//! The MPC-friendly substitutions (`--gelu relu`, `--layernorm affine`, `--softmax relu`) in
+//! secformer mode, end to end: the compiled program has the substituted operators, three
+//! in-process parties stay within 1e-2 of `secc reference` on the same program (padded input
+//! included, so the softmax mask is exercised), and the measured rounds and bytes equal the
+//! prediction of `secc inspect --stats --json`.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn json(args: &[&str]) -> Value {
+    let out = secc(args);
+    assert!(
+        out.status.success(),
+        "secc {}: {}",
+        args.join(" "),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn cost(v: &Value) -> (u64, Vec<u64>) {
+    let bytes = v["bytes_sent"].as_array().expect("bytes_sent");
+    let bytes = bytes.iter().map(|b| b.as_u64().unwrap()).collect();
+    (v["rounds"].as_u64().expect("rounds"), bytes)
+}
+
+fn op_count(stats: &Value, op: &str) -> u64 {
+    stats["ops"][op].as_u64().unwrap_or(0)
+}
+
+/// Compiles `model` with `flags`, runs it, and returns the program's statistics.
+fn check(model: &str, input: &str, flags: &[&str], dir: &Path) -> Value {
+    let program = dir.join(format!("{model}-{}.secc", flags.join("").replace("--", "")));
+    let program = program.to_str().unwrap();
+    let input = models().join("inputs").join(input);
+    let input = input.to_str().unwrap();
+    let model_path = models().join(format!("{model}.onnx"));
+    let mut args = vec!["compile", model_path.to_str().unwrap(), "--seq-len", "8"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["-o", program]);
+    let out = secc(&args);
+    assert!(out.status.success(), "{model} {flags:?}: {}", stderr(&out));
+    // The summary names them: "mode: Secformer, --gelu relu, ...".
+    let named: Vec<String> = flags.chunks(2).map(|pair| pair.join(" ")).collect();
+    assert!(stderr(&out).contains(&named.join(", ")), "{}", stderr(&out));
+    let stats = json(&["inspect", program, "--stats", "--json"]);
+    let run = json(&["run", program, "--input", input, "--json"]);
+    let reference = json(&["reference", program, "--input", input, "--json"]);
+    assert_eq!(
+        cost(&run),
+        cost(&stats),
+        "{model} {flags:?}: measured vs predicted"
+    );
+    let (got, want) = (outputs_of(&run), outputs_of(&reference));
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.0, &g.1), (&w.0, &w.1), "output name and shape");
+        let error = max_abs_diff(&g.2, &w.2);
+        assert!(
+            error <= 1e-2,
+            "{model} {flags:?} {}: MPC differs by {error:e}",
+            g.0
+        );
+        assert!(w.2.iter().any(|x| x.abs() > 1e-2), "degenerate reference");
+    }
+    stats
+}
+
+#[test]
+fn gelu_relu_runs_with_relu_in_place_of_every_gelu() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = check(
+        "bert_opset17",
+        "bert_pad.json",
+        &["--gelu", "relu"],
+        dir.path(),
+    );
+    assert_eq!(op_count(&stats, "sec_gelu"), 0);
+    assert_eq!(op_count(&stats, "relu"), 2, "one per layer");
+}
+
+#[test]
+fn layernorm_affine_runs_without_the_inverse_square_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--layernorm", "affine"];
+    let stats = check("bert_opset17", "bert_pad.json", &flags, dir.path());
+    assert_eq!(op_count(&stats, "sec_layer_norm"), 0);
+    assert_eq!(op_count(&stats, "reduce_mean"), 5, "one per layer norm");
+}
+
+#[test]
+fn softmax_relu_runs_with_a_goldschmidt_division_per_softmax() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = check(
+        "bert_opset17",
+        "bert_pad.json",
+        &["--softmax", "relu"],
+        dir.path(),
+    );
+    assert_eq!(op_count(&stats, "quad2_softmax"), 0);
+    assert_eq!(
+        op_count(&stats, "goldschmidt_div"),
+        2,
+        "one per attention layer"
+    );
+    // The classifier too (its tanh pooler and logits after ReLU attention).
+    check(
+        "bert_cls_opset17",
+        "bert_pad.json",
+        &["--softmax", "relu"],
+        dir.path(),
+    );
+}
+
+#[test]
+fn the_three_substitutions_compose() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--gelu",
+        "relu",
+        "--layernorm",
+        "affine",
+        "--softmax",
+        "relu",
+    ];
+    let stats = check("minilm_tp_opset17", "minilm.json", &flags, dir.path());
+    for gone in ["sec_gelu", "sec_layer_norm", "quad2_softmax"] {
+        assert_eq!(op_count(&stats, gone), 0, "{gone}");
+    }
+}
+
+#[test]
+fn substitutions_on_a_compiled_program_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("m.secc");
+    let model = models().join("bert_cls_opset17.onnx");
+    let out = secc(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--seq-len",
+        "8",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = models().join("inputs/bert_pad.json");
+    let out = secc(&[
+        "reference",
+        program.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--gelu",
+        "relu",
+    ]);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("m.secc") && message.contains("--gelu relu"),
+        "{message}"
+    );
+    // With the ONNX model, reference applies them: the plaintext function of the substituted
+    // model differs from the original's.
+    let plain = json(&[
+        "reference",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let relu = json(&[
+        "reference",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+        "--gelu",
+        "relu",
+    ]);
+    assert!(max_abs_diff(&outputs_of(&plain)[0].2, &outputs_of(&relu)[0].2) > 1e-3);
+}

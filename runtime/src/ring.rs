@@ -158,51 +158,324 @@ fn batch_offsets(out_batch: &[usize], operand_batch: &[usize]) -> Vec<usize> {
 }
 
 /// Batched matrix product modulo 2^64 with numpy `matmul` semantics (rank >= 2 on both sides,
-/// batch dimensions broadcast). Output rows are computed in parallel.
+/// batch dimensions broadcast). See [`matmul_sum`] for how it is computed.
 pub fn matmul(a: &RingTensor, b: &RingTensor) -> Result<RingTensor, String> {
-    let out_shape = matmul_shape(a.shape(), b.shape()).ok_or_else(|| {
+    matmul_sum(&[(a, b)])
+}
+
+/// `a_1 b_1 + a_2 b_2 + ...` modulo 2^64, each product a batched matrix product as in
+/// [`matmul`], in one pass: the products accumulate into the same output tiles, so no product
+/// is materialised on its own. The terms may differ in their inner dimension and batch shapes
+/// but must give the same output shape.
+///
+/// The work is cut into output tiles (batch, rows, columns) that rayon runs in parallel. Each
+/// tile walks the inner dimension in blocks of `KC`, packs its block of the left operand into
+/// strips of `MR` rows and of the right operand into panels of `NR` columns (zero-padded at the
+/// edges), and accumulates `MR x NR` register blocks. Wrapping addition is associative and
+/// commutative, so the result is bit-identical to the naive triple loop.
+pub fn matmul_sum(terms: &[(&RingTensor, &RingTensor)]) -> Result<RingTensor, String> {
+    let (first_a, first_b) = terms.first().ok_or("a sum of no matrix products")?;
+    let out_shape = product_shape(first_a, first_b)?;
+    let rank = out_shape.len();
+    let (m, n) = (out_shape[rank - 2], out_shape[rank - 1]);
+    let out_batch = &out_shape[..rank - 2];
+    let batches: usize = out_batch.iter().product();
+    let mut operands = Vec::with_capacity(terms.len());
+    for (a, b) in terms {
+        let shape = product_shape(a, b)?;
+        if shape != out_shape {
+            return Err(format!(
+                "matrix products of shapes {:?} and {shape:?} cannot be summed",
+                out_shape
+            ));
+        }
+        operands.push((a.as_standard_layout(), b.as_standard_layout(), a, b));
+    }
+    let mut out = vec![0u64; out_shape.iter().product()];
+    let mut views = Vec::with_capacity(terms.len());
+    for (a_std, b_std, a, b) in &operands {
+        let k = a.shape()[a.ndim() - 1];
+        if k == 0 {
+            continue;
+        }
+        views.push(Operands {
+            a: a_std.as_slice().expect("standard layout is contiguous"),
+            b: b_std.as_slice().expect("standard layout is contiguous"),
+            k,
+            a_batches: batch_offsets(out_batch, &a.shape()[..a.ndim() - 2]),
+            b_batches: batch_offsets(out_batch, &b.shape()[..b.ndim() - 2]),
+        });
+    }
+    let work: usize = views.iter().map(|v| v.k).sum::<usize>() * out.len();
+    if out.is_empty() || views.is_empty() {
+        return from_vec(&out_shape, out);
+    }
+    let (row_block, col_block) = tile_sizes(batches, m, n, work);
+    let tiles: Vec<Tile> = (0..batches)
+        .flat_map(|batch| {
+            (0..m).step_by(row_block).flat_map(move |r0| {
+                (0..n).step_by(col_block).map(move |c0| Tile {
+                    batch,
+                    rows: r0..(r0 + row_block).min(m),
+                    cols: c0..(c0 + col_block).min(n),
+                })
+            })
+        })
+        .collect();
+    let compute = |tile: &Tile| {
+        let mut acc = vec![0u64; tile.rows.len() * tile.cols.len()];
+        accumulate_tile(&views, n, m, tile, &mut acc);
+        acc
+    };
+    let results: Vec<Vec<u64>> = if work >= MATMUL_PARALLEL_WORK && tiles.len() > 1 {
+        tiles.par_iter().map(compute).collect()
+    } else {
+        tiles.iter().map(compute).collect()
+    };
+    for (tile, acc) in tiles.iter().zip(results) {
+        let width = tile.cols.len();
+        for (r, src) in tile.rows.clone().zip(acc.chunks_exact(width)) {
+            out[(tile.batch * m + r) * n + tile.cols.start..][..width].copy_from_slice(src);
+        }
+    }
+    from_vec(&out_shape, out)
+}
+
+fn product_shape(a: &RingTensor, b: &RingTensor) -> Result<Vec<usize>, String> {
+    matmul_shape(a.shape(), b.shape()).ok_or_else(|| {
         format!(
             "matmul shapes {:?} and {:?} do not fit",
             a.shape(),
             b.shape()
         )
-    })?;
-    let rank = out_shape.len();
-    let (m, n) = (out_shape[rank - 2], out_shape[rank - 1]);
-    let k = a.shape()[a.ndim() - 1];
-    let a_std = a.as_standard_layout();
-    let b_std = b.as_standard_layout();
-    let a_data = a_std.as_slice().expect("standard layout is contiguous");
-    let b_data = b_std.as_slice().expect("standard layout is contiguous");
-    let out_batch = &out_shape[..rank - 2];
-    let a_batches = batch_offsets(out_batch, &a.shape()[..a.ndim() - 2]);
-    let b_batches = batch_offsets(out_batch, &b.shape()[..b.ndim() - 2]);
-    let mut out = vec![0u64; out_shape.iter().product()];
-    if n == 0 || m == 0 {
-        return from_vec(&out_shape, out);
+    })
+}
+
+/// Rows of the register block (a strip of the packed left operand).
+const MR: usize = 8;
+/// Columns of the register block (a panel of the packed right operand).
+const NR: usize = 16;
+/// Block of the inner dimension: a packed strip and panel (KC x 8 words each, 16 KiB) stay in
+/// L1 while a register block is accumulated.
+const KC: usize = 256;
+/// Largest output tile one task computes: its packed right-hand block (KC x 256 words,
+/// 512 KiB) stays in L2 while the tile's row strips pass over it.
+const MAX_TILE_ROWS: usize = 128;
+const MAX_TILE_COLS: usize = 256;
+/// Multiply-adds below which a product stays on the calling thread.
+const MATMUL_PARALLEL_WORK: usize = 1 << 20;
+/// Multiply-adds a task should at least get when tiles are cut smaller for parallelism.
+const MIN_TASK_WORK: usize = 1 << 21;
+/// Tasks wanted per product: a few per core of this machine class (two cores shared by three
+/// party threads), so that rayon can balance tiles between the parties' products.
+const TARGET_TASKS: usize = 8;
+
+/// Rows and columns of an output tile: as large as the caches allow, then halved (columns
+/// first, the packed left-hand strips are the cheaper ones to repeat) while there are fewer
+/// than `TARGET_TASKS` tiles and each would keep at least `MIN_TASK_WORK` multiply-adds.
+fn tile_sizes(batches: usize, m: usize, n: usize, work: usize) -> (usize, usize) {
+    let mut rows = m.clamp(1, MAX_TILE_ROWS);
+    let mut cols = n.clamp(1, MAX_TILE_COLS);
+    let tasks = |rows: usize, cols: usize| batches * m.div_ceil(rows) * n.div_ceil(cols);
+    let per_task = |rows: usize, cols: usize| work / tasks(rows, cols).max(1);
+    while tasks(rows, cols) < TARGET_TASKS {
+        if cols > 4 * NR && per_task(rows, cols.div_ceil(2)) >= MIN_TASK_WORK {
+            cols = cols.div_ceil(2).next_multiple_of(NR);
+        } else if rows > 2 * MR && per_task(rows.div_ceil(2), cols) >= MIN_TASK_WORK {
+            rows = rows.div_ceil(2).next_multiple_of(MR);
+        } else {
+            break;
+        }
     }
-    let row = |(index, out_row): (usize, &mut [u64])| {
-        let (batch, i) = (index / m, index % m);
-        let a_row = &a_data[(a_batches[batch] * m + i) * k..][..k];
-        let b_matrix = &b_data[b_batches[batch] * k * n..][..k * n];
-        // i-k-j order: the inner loop streams one row of b into the output row, which the
-        // compiler vectorises.
-        for (kk, &aik) in a_row.iter().enumerate() {
-            if aik == 0 {
-                continue;
-            }
-            let b_row = &b_matrix[kk * n..][..n];
-            for (o, &bv) in out_row.iter_mut().zip(b_row) {
-                *o = o.wrapping_add(aik.wrapping_mul(bv));
+    (rows, cols)
+}
+
+/// One term's operands, row-major, with the flat batch index of each output batch.
+struct Operands<'a> {
+    a: &'a [u64],
+    b: &'a [u64],
+    k: usize,
+    a_batches: Vec<usize>,
+    b_batches: Vec<usize>,
+}
+
+/// An output tile: one batch, a range of rows and a range of columns.
+struct Tile {
+    batch: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+}
+
+/// Adds every term's product over `tile` into `acc` (the tile, row-major). The register
+/// block uses 64-bit lane multiplies (AVX-512DQ) when the CPU has them, else a portable loop.
+fn accumulate_tile(terms: &[Operands], n: usize, m: usize, tile: &Tile, acc: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: the CPU supports the features the function is compiled with.
+            return unsafe { accumulate_tile_avx512(terms, n, m, tile, acc) };
+        }
+    }
+    accumulate_tile_with(terms, n, m, tile, acc, kernel_portable)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn accumulate_tile_avx512(
+    terms: &[Operands],
+    n: usize,
+    m: usize,
+    tile: &Tile,
+    acc: &mut [u64],
+) {
+    accumulate_tile_with(terms, n, m, tile, acc, |a, b| {
+        // SAFETY: this function only runs on CPUs with AVX-512F and AVX-512DQ.
+        unsafe { kernel_avx512(a, b) }
+    })
+}
+
+#[inline(always)]
+fn accumulate_tile_with(
+    terms: &[Operands],
+    n: usize,
+    m: usize,
+    tile: &Tile,
+    acc: &mut [u64],
+    kernel: impl Fn(&[u64], &[u64]) -> Block,
+) {
+    let (rows, cols) = (tile.rows.len(), tile.cols.len());
+    let strips = rows.div_ceil(MR);
+    let panels = cols.div_ceil(NR);
+    let mut a_pack = vec![0u64; strips * MR * KC];
+    let mut b_pack = vec![0u64; panels * NR * KC];
+    for term in terms {
+        let k = term.k;
+        let a = &term.a[(term.a_batches[tile.batch] * m + tile.rows.start) * k..][..rows * k];
+        let b = &term.b[term.b_batches[tile.batch] * k * n..][..k * n];
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            pack_a(a, k, rows, k0, kc, &mut a_pack);
+            pack_b(b, n, &tile.cols, k0, kc, &mut b_pack);
+            for p in 0..panels {
+                let b_panel = &b_pack[p * NR * kc..][..NR * kc];
+                let width = NR.min(cols - p * NR);
+                for s in 0..strips {
+                    let a_strip = &a_pack[s * MR * kc..][..MR * kc];
+                    let block = kernel(a_strip, b_panel);
+                    let height = MR.min(rows - s * MR);
+                    for (r, block_row) in block.iter().take(height).enumerate() {
+                        let dst = &mut acc[(s * MR + r) * cols + p * NR..][..width];
+                        for (d, &v) in dst.iter_mut().zip(block_row) {
+                            *d = d.wrapping_add(v);
+                        }
+                    }
+                }
             }
         }
-    };
-    if out.len() * k >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(n).enumerate().for_each(row);
-    } else {
-        out.chunks_mut(n).enumerate().for_each(row);
     }
-    from_vec(&out_shape, out)
+}
+
+/// An `MR x NR` register block.
+type Block = [[u64; NR]; MR];
+
+/// The register block of a packed strip times a packed panel, row by row (the inner loop over
+/// the panel's `NR` columns is what the compiler vectorises).
+fn kernel_portable(a_strip: &[u64], b_panel: &[u64]) -> Block {
+    let mut c = [[0u64; NR]; MR];
+    for (r, c_row) in c.iter_mut().enumerate() {
+        for (a, b) in a_strip.chunks_exact(MR).zip(b_panel.chunks_exact(NR)) {
+            let ar = a[r];
+            for (cj, &bj) in c_row.iter_mut().zip(b) {
+                *cj = cj.wrapping_add(ar.wrapping_mul(bj));
+            }
+        }
+    }
+    c
+}
+
+/// The register block with AVX-512: `NR` = 16 columns are two vectors of eight lanes, and the
+/// `MR` x 2 accumulators stay in registers over the whole strip.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn kernel_avx512(a_strip: &[u64], b_panel: &[u64]) -> Block {
+    use std::arch::x86_64::*;
+    let kc = a_strip.len() / MR;
+    assert!(a_strip.len() == kc * MR && b_panel.len() == kc * NR);
+    let zero = _mm512_setzero_si512();
+    let mut c = [[zero; 2]; MR];
+    let (a_ptr, b_ptr) = (a_strip.as_ptr(), b_panel.as_ptr());
+    for p in 0..kc {
+        // SAFETY: p < kc, so the reads stay inside the strip and the panel (asserted above).
+        let (b0, b1) = unsafe {
+            let b = b_ptr.add(p * NR);
+            (
+                _mm512_loadu_si512(b as *const _),
+                _mm512_loadu_si512(b.add(8) as *const _),
+            )
+        };
+        for (r, c_row) in c.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let ar = _mm512_set1_epi64(unsafe { *a_ptr.add(p * MR + r) } as i64);
+            c_row[0] = _mm512_add_epi64(c_row[0], _mm512_mullo_epi64(ar, b0));
+            c_row[1] = _mm512_add_epi64(c_row[1], _mm512_mullo_epi64(ar, b1));
+        }
+    }
+    let mut out = [[0u64; NR]; MR];
+    for (dst, src) in out.iter_mut().zip(&c) {
+        // SAFETY: each row of `out` holds NR = 16 words, two vectors.
+        unsafe {
+            _mm512_storeu_si512(dst.as_mut_ptr() as *mut _, src[0]);
+            _mm512_storeu_si512(dst.as_mut_ptr().add(8) as *mut _, src[1]);
+        }
+    }
+    out
+}
+
+/// Rows `0..rows` (of `a`, row-major with `k` columns), inner indices `k0..k0 + kc`, as strips
+/// of `MR` rows: strip s holds, for each inner index, its `MR` row values (zero past `rows`).
+#[inline(always)]
+fn pack_a(a: &[u64], k: usize, rows: usize, k0: usize, kc: usize, pack: &mut [u64]) {
+    for s in 0..rows.div_ceil(MR) {
+        let strip = &mut pack[s * MR * kc..][..MR * kc];
+        for r in 0..MR {
+            let row = s * MR + r;
+            if row < rows {
+                let src = &a[row * k + k0..][..kc];
+                for (p, &v) in src.iter().enumerate() {
+                    strip[p * MR + r] = v;
+                }
+            } else {
+                for p in 0..kc {
+                    strip[p * MR + r] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Inner indices `k0..k0 + kc` of the columns `cols` (of `b`, row-major with `n` columns), as
+/// panels of `NR` columns: panel p holds, for each inner index, its `NR` values (zero past the
+/// last column).
+#[inline(always)]
+fn pack_b(
+    b: &[u64],
+    n: usize,
+    cols: &std::ops::Range<usize>,
+    k0: usize,
+    kc: usize,
+    pack: &mut [u64],
+) {
+    let width = cols.len();
+    for p in 0..width.div_ceil(NR) {
+        let panel = &mut pack[p * NR * kc..][..NR * kc];
+        let c0 = cols.start + p * NR;
+        let w = NR.min(width - p * NR);
+        for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+            let src = &b[(k0 + kk) * n + c0..][..w];
+            dst[..w].copy_from_slice(src);
+            dst[w..].fill(0);
+        }
+    }
 }
 
 fn check_axes(rank: usize, axes: &[usize]) -> Result<(), String> {
@@ -334,25 +607,48 @@ pub fn concat<T: Clone>(parts: &[&ArrayD<T>], axis: usize) -> Result<ArrayD<T>, 
 
 /// Ring elements as little-endian bytes (the wire format).
 pub fn words_to_bytes(words: &[u64]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(words.len() * 8);
-    for w in words {
-        bytes.extend_from_slice(&w.to_le_bytes());
+    let mut bytes = vec![0u8; words.len() * 8];
+    let convert = |(dst, src): (&mut [u8], &[u64])| {
+        for (d, w) in dst.chunks_exact_mut(8).zip(src) {
+            d.copy_from_slice(&w.to_le_bytes());
+        }
+    };
+    if words.len() >= WIRE_PARALLEL_WORDS {
+        bytes
+            .par_chunks_mut(WIRE_BLOCK * 8)
+            .zip(words.par_chunks(WIRE_BLOCK))
+            .for_each(convert);
+    } else {
+        convert((&mut bytes, words));
     }
     bytes
 }
 
 /// Little-endian bytes back to ring elements; `None` when the length is not a multiple of 8.
 pub fn bytes_to_words(bytes: &[u8]) -> Option<Vec<u64>> {
-    let chunks = bytes.chunks_exact(8);
-    if !chunks.remainder().is_empty() {
+    if !bytes.chunks_exact(8).remainder().is_empty() {
         return None;
     }
-    Some(
-        chunks
-            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-            .collect(),
-    )
+    let mut words = vec![0u64; bytes.len() / 8];
+    let convert = |(dst, src): (&mut [u64], &[u8])| {
+        for (w, c) in dst.iter_mut().zip(src.chunks_exact(8)) {
+            *w = u64::from_le_bytes(c.try_into().expect("chunks of 8"));
+        }
+    };
+    if words.len() >= WIRE_PARALLEL_WORDS {
+        words
+            .par_chunks_mut(WIRE_BLOCK)
+            .zip(bytes.par_chunks(WIRE_BLOCK * 8))
+            .for_each(convert);
+    } else {
+        convert((&mut words, bytes));
+    }
+    Some(words)
 }
+
+/// Messages of at least this many words are converted in parallel blocks of `WIRE_BLOCK`.
+const WIRE_PARALLEL_WORDS: usize = 1 << 18;
+const WIRE_BLOCK: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {
@@ -383,6 +679,113 @@ mod tests {
         let b_batched = t(&[1, 3, 2], &[1, 2, -3, 4, 5, 6]);
         assert_eq!(matmul(&a, &b_batched).unwrap(), c);
         assert!(matmul(&a, &t(&[2, 2], &[0; 4])).is_err());
+    }
+
+    /// Full-range words from a xorshift generator (wrapping products everywhere).
+    fn words(shape: &[usize], seed: u64) -> RingTensor {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            })
+            .collect();
+        from_vec(shape, data).unwrap()
+    }
+
+    /// The textbook triple loop over numpy-broadcast batches.
+    fn naive_matmul(a: &RingTensor, b: &RingTensor) -> RingTensor {
+        let out_shape = matmul_shape(a.shape(), b.shape()).unwrap();
+        let rank = out_shape.len();
+        let (m, n, k) = (
+            out_shape[rank - 2],
+            out_shape[rank - 1],
+            a.shape()[a.ndim() - 1],
+        );
+        let batch = &out_shape[..rank - 2];
+        let spread = |t: &RingTensor, rows: usize, cols: usize| {
+            let mut shape = batch.to_vec();
+            shape.extend([rows, cols]);
+            t.broadcast(IxDyn(&shape)).unwrap().to_owned()
+        };
+        let (a, b) = (spread(a, m, k), spread(b, k, n));
+        let mut out = zeros(&out_shape);
+        for (index, o) in out.indexed_iter_mut() {
+            let index = ndarray::Dimension::slice(&index).to_vec();
+            let mut sum = 0u64;
+            for kk in 0..k {
+                let mut ai = index.clone();
+                ai[rank - 1] = kk;
+                let mut bi = index.clone();
+                bi[rank - 2] = kk;
+                sum = sum.wrapping_add(a[IxDyn(&ai)].wrapping_mul(b[IxDyn(&bi)]));
+            }
+            *o = sum;
+        }
+        out
+    }
+
+    #[test]
+    fn blocked_matmul_equals_naive_on_odd_shapes_with_wrapping_words() {
+        let shapes: &[(&[usize], &[usize])] = &[
+            (&[1, 1], &[1, 1]),
+            (&[3, 5], &[5, 7]),
+            (&[9, 300], &[300, 17]),
+            (&[MR + 1, KC + 3], &[KC + 3, NR + 1]),
+            (&[130, 257], &[257, 270]),
+            (&[2, 1, 3, 5], &[4, 5, 7]),
+            (&[5, 2], &[3, 1, 2, 19]),
+            (&[2, 3, 4, 0], &[2, 1, 0, 6]),
+            (&[0, 4], &[4, 3]),
+        ];
+        for (seed, (sa, sb)) in shapes.iter().enumerate() {
+            let a = words(sa, 2 * seed as u64 + 1);
+            let b = words(sb, 2 * seed as u64 + 2);
+            let got = matmul(&a, &b).unwrap();
+            assert_eq!(got, naive_matmul(&a, &b), "{sa:?} x {sb:?}");
+            assert!(got.is_standard_layout());
+        }
+        // Non-standard layouts are accepted.
+        let a = words(&[7, 11], 40);
+        let b = words(&[13, 11], 41).reversed_axes();
+        assert_eq!(matmul(&a, &b).unwrap(), naive_matmul(&a, &b.to_owned()));
+    }
+
+    #[test]
+    fn matmul_sum_accumulates_terms_of_different_inner_sizes() {
+        let (a1, b1) = (words(&[2, 6, 300], 1), words(&[300, 21], 2));
+        let (a2, b2) = (words(&[6, 5], 3), words(&[2, 5, 21], 4));
+        let got = matmul_sum(&[(&a1, &b1), (&a2, &b2)]).unwrap();
+        let want = add(&naive_matmul(&a1, &b1), &naive_matmul(&a2, &b2)).unwrap();
+        assert_eq!(got, want);
+        let other = words(&[6, 20], 5);
+        assert!(matmul_sum(&[(&a1, &b1), (&a2, &other)]).is_err());
+        assert!(matmul_sum(&[(&a2, &words(&[3, 21], 6))]).is_err());
+        assert!(matmul_sum(&[]).is_err());
+    }
+
+    #[test]
+    fn register_kernels_agree() {
+        let kc = 37;
+        let (a, b) = (words(&[kc * MR], 7), words(&[kc * NR], 8));
+        let (a, b) = (a.as_slice().unwrap(), b.as_slice().unwrap());
+        let portable = kernel_portable(a, b);
+        for (r, row) in portable.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                let want = (0..kc).fold(0u64, |s, p| {
+                    s.wrapping_add(a[p * MR + r].wrapping_mul(b[p * NR + j]))
+                });
+                assert_eq!(v, want);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: the CPU has the features.
+            assert_eq!(unsafe { kernel_avx512(a, b) }, portable);
+        }
     }
 
     #[test]
@@ -418,5 +821,9 @@ mod tests {
         let words = vec![0, 1, u64::MAX, 0x0123_4567_89ab_cdef];
         assert_eq!(bytes_to_words(&words_to_bytes(&words)).unwrap(), words);
         assert!(bytes_to_words(&[1, 2, 3]).is_none());
+        let many = row_major(&self::words(&[WIRE_PARALLEL_WORDS + 5], 9));
+        let bytes = words_to_bytes(&many);
+        assert_eq!(&bytes[8..16], &many[1].to_le_bytes());
+        assert_eq!(bytes_to_words(&bytes).unwrap(), many);
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::error::RuntimeError;
 use crate::prg::Stream;
+use rayon::prelude::*;
 use secc_ir::fixed;
 use secc_ir::lir::LowProgram;
 use secc_ir::Tensor;
@@ -48,8 +49,8 @@ pub fn check_weights(program: &LowProgram, weights: &[Tensor]) -> Result<(), Run
         let limit = fixed::max_abs(param.frac_bits);
         if let Some(bad) = tensor
             .data
-            .iter()
-            .find(|v| !v.is_finite() || v.abs() >= limit)
+            .par_iter()
+            .find_first(|v| !v.is_finite() || v.abs() >= limit)
         {
             return Err(RuntimeError::Weights(format!(
                 "parameter '{}' holds {bad}, outside the fixed-point range (|w| < {limit})",
@@ -61,27 +62,83 @@ pub fn check_weights(program: &LowProgram, weights: &[Tensor]) -> Result<(), Run
 }
 
 /// Splits the weights into the three parties' share sets (index = party).
+///
+/// The masks come from one fresh OS seed, one ChaCha stream per block of `SPLIT_BLOCK`
+/// elements (numbered across all parameters, so no two blocks share words), which lets rayon
+/// split the blocks in parallel. Each component is written straight into the two sets that
+/// hold it: six buffers per parameter, each written once, no copies.
 pub fn share_weights(
     program: &LowProgram,
     weights: &[Tensor],
 ) -> Result<[PartyParams; 3], RuntimeError> {
     check_weights(program, weights)?;
-    let mut rng = crate::prg::os_stream()?;
+    let seed = crate::prg::os_seed()?;
     let mut sets: [PartyParams; 3] = std::array::from_fn(|party| PartyParams {
         party,
-        params: vec![],
+        params: Vec::with_capacity(program.params.len()),
     });
+    let mut first_stream = 0u64;
     for (param, tensor) in program.params.iter().zip(weights) {
-        let components = split(&mut rng, &tensor.data, param.frac_bits);
-        for (party, set) in sets.iter_mut().enumerate() {
+        let [c0, c1, c2] = split_blocks(&seed, first_stream, &tensor.data, param.frac_bits);
+        first_stream += tensor.data.len().div_ceil(SPLIT_BLOCK) as u64;
+        for (set, [first, second]) in
+            sets.iter_mut()
+                .zip([[c0.0, c1.0], [c1.1, c2.0], [c2.1, c0.1]])
+        {
             set.params.push(ParamShare {
                 shape: param.shape.clone(),
-                first: components[party].clone(),
-                second: components[(party + 1) % 3].clone(),
+                first,
+                second,
             });
         }
     }
     Ok(sets)
+}
+
+/// Elements per ChaCha stream (and per parallel task) when splitting weights.
+const SPLIT_BLOCK: usize = 1 << 14;
+
+/// The three components of `values`, each twice (for its two holders): block b of the values
+/// is masked by stream `first_stream + b` of `seed`, x0 and x1 drawn one after the other and
+/// x2 = encode(v) - x0 - x1.
+fn split_blocks(
+    seed: &crate::prg::Seed,
+    first_stream: u64,
+    values: &[f64],
+    frac_bits: u32,
+) -> [(Vec<u64>, Vec<u64>); 3] {
+    let n = values.len();
+    let mut out: [(Vec<u64>, Vec<u64>); 3] =
+        std::array::from_fn(|_| (vec![0u64; n], vec![0u64; n]));
+    let [(a0, a1), (b0, b1), (c0, c1)] = &mut out;
+    (
+        values.par_chunks(SPLIT_BLOCK),
+        a0.par_chunks_mut(SPLIT_BLOCK),
+        a1.par_chunks_mut(SPLIT_BLOCK),
+        b0.par_chunks_mut(SPLIT_BLOCK),
+        b1.par_chunks_mut(SPLIT_BLOCK),
+        c0.par_chunks_mut(SPLIT_BLOCK),
+        c1.par_chunks_mut(SPLIT_BLOCK),
+    )
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(block, (v, a0, a1, b0, b1, c0, c1))| {
+            let mut rng = Stream::new(seed, first_stream + block as u64);
+            let x0 = rng.words(v.len());
+            let x1 = rng.words(v.len());
+            a0.copy_from_slice(&x0);
+            a1.copy_from_slice(&x0);
+            b0.copy_from_slice(&x1);
+            b1.copy_from_slice(&x1);
+            for (i, &value) in v.iter().enumerate() {
+                let x2 = fixed::encode(value, frac_bits)
+                    .wrapping_sub(x0[i])
+                    .wrapping_sub(x1[i]);
+                c0[i] = x2;
+                c1[i] = x2;
+            }
+        });
+    out
 }
 
 /// Encodes `values` and splits them into three additive components.

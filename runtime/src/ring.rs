@@ -1,7 +1,8 @@
 //! Tensors over Z_2^64 and the plain tensor operations the protocols are made of.
 //!
 //! Owns: element-wise wrapping arithmetic and bit operations with numpy broadcasting, batched
-//! matrix products (rayon over output rows), sums over axes, the structural operations of
+//! matrix products and fused sums of them (cache-blocked, rayon over output tiles, an AVX-512DQ
+//! kernel when the CPU has one; see [`matmul_sum`]), sums over axes, the structural operations of
 //! [`StructOp`] (generic over the element type, so they serve f64 public values too), and the
 //! little-endian wire encoding of ring elements.
 //!

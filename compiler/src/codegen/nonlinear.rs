@@ -2,11 +2,11 @@
 //! and layer norm; two comparisons in GeLU and tanh, running in parallel with the Fourier
 //! series).
 //!
-//! Rounds per protocol (products with truncation take 2 rounds, comparisons 10):
+//! Rounds per protocol (products with truncation take 2 rounds, bounded comparisons 9):
 //! - Goldschmidt reciprocal with k iterations: 2k; inverse square root: 3k - 1.
 //! - 2Quad softmax: 2 (square) + 2k + 2 (normalise).
-//! - layer norm: 2 (mean) + 2 (variance) + (3k - 1) + 2 (scale) .
-//! - GeLU / tanh: 10 (comparisons) + 1 (selection), the series finishing in 4 meanwhile.
+//! - layer norm: 2 (mean) + 2 (variance) + (3k - 1) + 2 (scale).
+//! - GeLU / tanh: 9 (comparisons) + 1 (selection), the series finishing in 4 meanwhile.
 
 use super::compose::{bit_to_arith, msb_bounded, settle_product, truncate, COMPARE_INT_BITS};
 use super::emit::Emitter;

@@ -8,4 +8,5 @@ mod golden;
 mod runtime_e2e;
 mod secformer_e2e;
 mod substitutions_e2e;
+mod text_input;
 mod third_party;

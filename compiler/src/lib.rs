@@ -8,7 +8,8 @@
 //! files), [`mpc_run`] (the client's report of an MPC run), [`reference`] (plaintext f64
 //! results), [`stats`] (what `secc inspect` reports), [`error`] (one error enum per phase),
 //! [`bench`] (`secc bench`: a BERT encoder built in Rust, compiled, run and measured),
-//! [`progress`] (the stage progress bar of long runs).
+//! [`progress`] (the stage progress bar of long runs), [`text`] (text input tokenized on the
+//! client with `--tokenizer`).
 
 pub mod artifact;
 pub mod bench;
@@ -23,3 +24,4 @@ pub mod pipeline;
 pub mod progress;
 pub mod reference;
 pub mod stats;
+pub mod text;

@@ -9,7 +9,7 @@ use secc::codegen::{self, cost};
 use secc::frontend::ShapeRequest;
 use secc::mpc_run::{self, Measured};
 use secc::pipeline::{compile, compile_with_report, CompileOptions, ModeOptions};
-use secc::{artifact, bytecode_text, inputs, progress, reference, stats};
+use secc::{artifact, bytecode_text, inputs, progress, reference, stats, text};
 use secc_ir::bytecode::Container;
 use secc_ir::{Program, Weights};
 use secc_runtime::deploy::{self, DeployConfig, DeploymentFiles, LocalProcessOptions};
@@ -120,6 +120,19 @@ impl SubstitutionArgs {
     }
 }
 
+/// The client's input: a file of arrays, or text with a tokenizer.
+#[derive(clap::Args, Clone)]
+struct InputArgs {
+    /// Input file: JSON object of input names to nested arrays, or .npz; with --tokenizer, text
+    /// (one sentence per line, or a JSON list of strings).
+    #[arg(long)]
+    input: PathBuf,
+    /// A Hugging Face tokenizer.json: the client tokenizes the text input, padded and
+    /// truncated to the program's sequence length (input_ids, attention_mask, token_type_ids).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+}
+
 /// How an ONNX model is compiled (`secc compile`, and `secc reference` of an .onnx model).
 #[derive(clap::Args, Clone)]
 struct OnnxArgs {
@@ -177,9 +190,8 @@ enum Command {
     Reference {
         /// An .onnx model (compiled in memory at the input file's shapes) or a program file.
         model: PathBuf,
-        /// Input file: JSON object of input names to nested arrays, or .npz.
-        #[arg(long)]
-        input: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
         /// Write the result as .npy (one output) or .npz (several).
         #[arg(long)]
         output: Option<PathBuf>,
@@ -198,9 +210,8 @@ enum Command {
     Run {
         /// The model owner's program file, as written by `secc compile`.
         program: PathBuf,
-        /// Input file: JSON object of input names to nested arrays, or .npz.
-        #[arg(long)]
-        input: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
         /// Write the result as .npy (one output) or .npz (several).
         #[arg(long)]
         output: Option<PathBuf>,
@@ -235,9 +246,8 @@ enum Command {
         /// The deployment's parties.toml.
         #[arg(long)]
         config: PathBuf,
-        /// Input file: JSON object of input names to nested arrays, or .npz.
-        #[arg(long)]
-        input: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
         /// Write the result as .npy (one output) or .npz (several).
         #[arg(long)]
         output: Option<PathBuf>,
@@ -507,15 +517,42 @@ fn load_for_reference(
 
 fn run_reference(
     model: &Path,
-    input: &Path,
+    input: &InputArgs,
     output: Option<&Path>,
     json: bool,
     select: Option<Vec<String>>,
     onnx: &OnnxArgs,
 ) -> CliResult {
-    let given = inputs::read(input).map_err(|e| e.to_string())?;
-    let (program, weights) = load_for_reference(model, &given, onnx)?;
-    let complete = inputs::complete(&program, &given, input).map_err(|e| e.to_string())?;
+    let is_onnx = model.extension().is_some_and(|e| e == "onnx");
+    let complete = match &input.tokenizer {
+        // An ONNX model takes its shapes from the input: tokenize to --seq-len first.
+        Some(tokenizer) if is_onnx => {
+            let tokenizer = text::TextTokenizer::load(tokenizer).map_err(|e| e.to_string())?;
+            let sentences = text::read_sentences(&input.input).map_err(|e| e.to_string())?;
+            let seq_len = onnx.shapes.seq_len;
+            let (given, tokens) = text::standard_inputs(&tokenizer, &sentences, seq_len)
+                .map_err(|e| e.to_string())?;
+            warn_truncated(&tokens, seq_len);
+            let (program, weights) = load_for_reference(model, &given, onnx)?;
+            text::check_vocabulary(&program, &tokenizer, &tokens).map_err(|e| e.to_string())?;
+            let complete =
+                inputs::complete(&program, &given, &input.input).map_err(|e| e.to_string())?;
+            (program, weights, complete)
+        }
+        _ if is_onnx => {
+            let given = inputs::read(&input.input).map_err(|e| e.to_string())?;
+            let (program, weights) = load_for_reference(model, &given, onnx)?;
+            let complete =
+                inputs::complete(&program, &given, &input.input).map_err(|e| e.to_string())?;
+            (program, weights, complete)
+        }
+        _ => {
+            let (program, weights) = load_for_reference(model, &Default::default(), onnx)?;
+            let complete = read_inputs(&program, input)?;
+            (program, weights, complete)
+        }
+    };
+    let (program, weights, complete) = complete;
     let results = reference::run(&program, &weights, &complete, select.as_deref())?;
     if let Some(path) = output {
         reference::write_arrays(path, &results).map_err(|e| e.to_string())?;
@@ -538,18 +575,39 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
     }
 }
 
-/// Reads the input file and completes it for `program` (as `secc reference` does).
+/// Reads the input file (tokenizing it with --tokenizer) and completes it for `program`.
 fn read_inputs(
     program: &Program,
-    input: &Path,
+    input: &InputArgs,
 ) -> Result<std::collections::HashMap<String, ndarray::ArrayD<f64>>, String> {
-    let given = inputs::read(input).map_err(|e| e.to_string())?;
-    inputs::complete(program, &given, input).map_err(|e| e.to_string())
+    let given = match &input.tokenizer {
+        Some(tokenizer) => {
+            let tokenizer = text::TextTokenizer::load(tokenizer).map_err(|e| e.to_string())?;
+            let sentences = text::read_sentences(&input.input).map_err(|e| e.to_string())?;
+            let (given, tokens) =
+                text::program_inputs(program, &tokenizer, &sentences, &input.input)
+                    .map_err(|e| e.to_string())?;
+            let seq_len = given.values().next().map_or(0, |a| a.shape()[1]);
+            warn_truncated(&tokens, seq_len);
+            given
+        }
+        None => inputs::read(&input.input).map_err(|e| e.to_string())?,
+    };
+    inputs::complete(program, &given, &input.input).map_err(|e| e.to_string())
+}
+
+fn warn_truncated(tokens: &text::Tokens, seq_len: usize) {
+    for i in &tokens.truncated {
+        eprintln!(
+            "warning: sentence {} is longer than {seq_len} tokens and was truncated",
+            i + 1
+        );
+    }
 }
 
 fn run_mpc(
     path: &Path,
-    input: &Path,
+    input: &InputArgs,
     output: Option<&Path>,
     json: bool,
     select: Option<Vec<String>>,
@@ -672,7 +730,7 @@ fn run_share(path: &Path, out_dir: Option<&Path>) -> CliResult {
 fn run_client(
     path: &Path,
     config_path: &Path,
-    input: &Path,
+    input: &InputArgs,
     output: Option<&Path>,
     json: bool,
     select: Option<Vec<String>>,

@@ -128,17 +128,22 @@ fn comm_rhs(instr: &CommInstr) -> String {
         CommInstr::ReshareBoolPacked { src, width, .. } => {
             format!("reshare_bool {}, packed {width} bits", reg(*src))
         }
-        CommInstr::TruncOpen { src, shift, .. } => {
-            format!("trunc_open {}, shift {shift}", reg(*src))
+        CommInstr::TruncOpen {
+            src, shift, dealer, ..
+        } => {
+            format!("trunc_open {}, shift {shift}, dealer P{dealer}", reg(*src))
         }
-        CommInstr::TruncFinish { src, .. } => format!("trunc_finish {}", reg(*src)),
+        CommInstr::TruncFinish { src, dealer, .. } => {
+            format!("trunc_finish {}, dealer P{dealer}", reg(*src))
+        }
         CommInstr::FourierOpen {
             src,
             period_bits,
             coefficients,
+            dealer,
             ..
         } => format!(
-            "fourier_open {}, period 2^{period_bits}, {} terms",
+            "fourier_open {}, period 2^{period_bits}, {} terms, dealer P{dealer}",
             reg(*src),
             coefficients.len()
         ),

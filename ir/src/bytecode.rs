@@ -42,8 +42,10 @@ pub const PROGRAM_MAGIC: [u8; 8] = *b"SECC\0PRG";
 /// First bytes of a party's share file.
 pub const SHARES_MAGIC: [u8; 8] = *b"SECC\0SHR";
 /// The format version this build writes and reads. Bump it on any incompatible change to the
-/// body messages below or to [`lir_msg`].
-pub const FORMAT_VERSION: u32 = 1;
+/// body messages below or to [`lir_msg`]. History: 1, the first; 2, dealer steps
+/// (`TruncOpen`, `TruncFinish`, `FourierOpen`) name their dealer (a version-1 program would
+/// decode with the missing field as dealer P0, a different protocol from the P2 it meant).
+pub const FORMAT_VERSION: u32 = 2;
 
 const PREFIX_LEN: usize = 8 + 4 + 8;
 

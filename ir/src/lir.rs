@@ -17,8 +17,8 @@
 //!   use only the low `width` bits of each word (the bounded comparison does): `BoolExtract`
 //!   gathers the bits it needs into the low bits, and `ReshareBoolPacked` sends only those,
 //!   packed densely, so the bytes follow the bits.
-//! - `Pending`: a 2-out-of-2 additive share held by P0 and P1 between the two steps of a
-//!   truncation; P2 holds nothing.
+//! - `Pending`: a 2-out-of-2 additive share held by the two non-dealers between the two steps
+//!   of a truncation or Fourier opening (P0 and P1 when P2 deals); the dealer holds nothing.
 //!
 //! Invariants the scheduler guarantees (and the runtime checks as it goes): an instruction reads
 //! only registers written by an earlier instruction, where a communication step's result counts
@@ -285,25 +285,53 @@ pub enum CommInstr {
     /// [`packed_words`]`(n, width)` words. Both components of the result keep only the low
     /// `width` bits, the rest are zero.
     ReshareBoolPacked { dst: Reg, src: Reg, width: u32 },
-    /// First step of truncation by 2^`shift` (dealer P2): P0 and P1 learn c = x + 2^62 + r
-    /// for a mask r uniform in Z_2^64 known to P2 only, and end with a Pending 2-of-2 share of
-    /// x / 2^shift. Source kind Add3 or Rss.
-    TruncOpen { dst: Reg, src: Reg, shift: u32 },
-    /// Second step: Pending -> Rss; P0 and P1 exchange masked pieces, P2's components come
-    /// from its pairwise seeds.
-    TruncFinish { dst: Reg, src: Reg },
-    /// SecFormer's sine protocol (dealer P2): P0 and P1 open delta = x - t modulo
-    /// M = 2^(period_bits + F) (F the source scale) for a mask t uniform modulo M that only P2
-    /// knows, which hides x perfectly; P2 supplies additive shares of sin(m theta_t) and
-    /// cos(m theta_t), encoded with (destination scale - F) fraction bits; the result is a
-    /// Pending share, at the destination's scale, of
+    /// First step of truncation by 2^`shift`, with party `dealer` (0..=2) as the dealer of the
+    /// mask. Roles: the dealer D = P`dealer` plays the protocol's P2 and the two others
+    /// O0 = P(`dealer`+1) and O1 = P(`dealer`+2) (mod 3) play its P0 and P1 (see
+    /// [`dealer_role`]); `dealer = 2` is the protocol as written with P2 dealing. O0 and O1 learn
+    /// c = x + 2^62 + r for a mask r uniform in Z_2^64 known to D only, and end with a Pending
+    /// 2-of-2 share of x / 2^shift. Source kind Add3 or Rss.
+    TruncOpen {
+        dst: Reg,
+        src: Reg,
+        shift: u32,
+        dealer: u8,
+    },
+    /// Second step: Pending -> Rss; O0 and O1 exchange masked pieces, D's components come from
+    /// its pairwise seeds. `dealer` must be the dealer of the `TruncOpen` or `FourierOpen` that
+    /// wrote the Pending source (the two non-dealers hold its halves).
+    TruncFinish { dst: Reg, src: Reg, dealer: u8 },
+    /// SecFormer's sine protocol, with party `dealer` as the dealer (roles as for
+    /// `TruncOpen`): O0 and O1 open delta = x - t modulo M = 2^(period_bits + F) (F the
+    /// source scale) for a mask t uniform modulo M that only D knows, which hides x perfectly;
+    /// D supplies additive shares of sin(m theta_t) and cos(m theta_t), encoded with
+    /// (destination scale - F) fraction bits; the result is a Pending share (held by O0 and
+    /// O1), at the destination's scale, of
     /// sum_m coefficients[m-1] sin(2 pi m x / 2^period_bits) for m = 1..=coefficients.len().
     FourierOpen {
         dst: Reg,
         src: Reg,
         period_bits: u32,
         coefficients: Vec<f64>,
+        dealer: u8,
     },
+}
+
+/// The role party `party` plays in a dealer step with dealer `dealer`: the relabelling
+/// p -> (p - dealer - 1) mod 3, so the dealer plays role 2 and P(dealer+1), P(dealer+2) play
+/// roles 0 and 1. It is a rotation, so it maps the holders (i, i+1) of replicated component i
+/// to the holders of component i - dealer - 1, and the holders (j-1, j) of key k_j to the
+/// holders of key k_(j - dealer - 1): a protocol written for roles runs unchanged on the
+/// relabelled components and keys. Identity for `dealer = 2`. (A dealer above 2 is refused by
+/// the runtime; here it is reduced mod 3 so that cost functions never panic.)
+pub fn dealer_role(party: usize, dealer: u8) -> usize {
+    (party + 2 * 3 + 2 - usize::from(dealer) % 3) % 3
+}
+
+/// The party that plays `role` (0, 1 or 2 = the dealer) in a dealer step; the inverse of
+/// [`dealer_role`]. Key k_rho of the protocol's roles is key k_(role_party(rho)).
+pub fn role_party(role: usize, dealer: u8) -> usize {
+    (role + usize::from(dealer) % 3 + 1) % 3
 }
 
 /// Local work followed by one round of communication.
@@ -381,29 +409,34 @@ impl LowProgram {
                     0
                 }
             }
-            CommInstr::TruncOpen { src, .. } => {
+            CommInstr::TruncOpen { src, dealer, .. } => {
                 let n = self.elements(*src);
                 let additive = self.kind(*src) == RegKind::Add3;
-                match (from, to) {
-                    // P0 and P1 swap their additive components (only when the source is Add3).
+                match (dealer_role(from, *dealer), dealer_role(to, *dealer)) {
+                    // O0 and O1 swap their additive components (only when the source is Add3).
                     (0, 1) | (1, 0) if additive => n,
-                    // P2 sends its masked component to P0, and to P1 with the correction shares
+                    // D sends its masked component to O0, and to O1 with the correction shares
                     // of (r_low >> shift) and msb(r).
                     (2, 0) => n,
                     (2, 1) => 3 * n,
                     _ => 0,
                 }
             }
-            CommInstr::TruncFinish { src, .. } => match (from, to) {
-                (0, 1) | (1, 0) => self.elements(*src),
-                _ => 0,
-            },
+            CommInstr::TruncFinish { src, dealer, .. } => {
+                match (dealer_role(from, *dealer), dealer_role(to, *dealer)) {
+                    (0, 1) | (1, 0) => self.elements(*src),
+                    _ => 0,
+                }
+            }
             CommInstr::FourierOpen {
-                src, coefficients, ..
-            } => match (from, to) {
-                // P0 and P1 swap their masked pieces of x - t.
+                src,
+                coefficients,
+                dealer,
+                ..
+            } => match (dealer_role(from, *dealer), dealer_role(to, *dealer)) {
+                // O0 and O1 swap their masked pieces of x - t.
                 (0, 1) | (1, 0) => self.elements(*src),
-                // P2 sends P1 its shares of cos(m theta_t) and sin(m theta_t), m-major.
+                // D sends O1 its shares of cos(m theta_t) and sin(m theta_t), m-major.
                 (2, 1) => 2 * coefficients.len() as u64 * self.elements(*src),
                 _ => 0,
             },
@@ -513,6 +546,18 @@ impl CommInstr {
             | CommInstr::TruncOpen { dst, .. }
             | CommInstr::TruncFinish { dst, .. }
             | CommInstr::FourierOpen { dst, .. } => *dst,
+        }
+    }
+
+    /// The dealer of a dealer step (`TruncOpen`, `TruncFinish`, `FourierOpen`).
+    pub fn dealer(&self) -> Option<u8> {
+        match self {
+            CommInstr::TruncOpen { dealer, .. }
+            | CommInstr::TruncFinish { dealer, .. }
+            | CommInstr::FourierOpen { dealer, .. } => Some(*dealer),
+            CommInstr::Reshare { .. }
+            | CommInstr::ReshareBool { .. }
+            | CommInstr::ReshareBoolPacked { .. } => None,
         }
     }
 

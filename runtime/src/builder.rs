@@ -15,6 +15,8 @@ use secc_ir::Tensor;
 pub struct ProgramBuilder {
     program: LowProgram,
     open: Stage,
+    /// The dealer the reference compositions give their truncations (P2 unless set).
+    pub dealer: u8,
 }
 
 impl ProgramBuilder {
@@ -25,6 +27,7 @@ impl ProgramBuilder {
                 ..Default::default()
             },
             open: Stage::default(),
+            dealer: 2,
         }
     }
 

@@ -150,10 +150,14 @@ fn agree_seeds<T: Transport>(
     })
 }
 
-/// Index checks over the whole program, so that execution can index without panicking.
+/// Index checks over the whole program, so that execution can index without panicking, and the
+/// dealers of dealer steps: each names a party, and a `TruncFinish` names the dealer of the
+/// step that wrote its Pending source (whose two other parties hold the halves).
 pub fn check_program(program: &LowProgram) -> Result<(), RuntimeError> {
     let regs = program.regs.len();
     let reg_ok = |r: &Reg| (r.0 as usize) < regs;
+    // Dealer of each Pending register, by the step that wrote it.
+    let mut dealt_by: std::collections::HashMap<Reg, u8> = std::collections::HashMap::new();
     for (s, stage) in program.stages.iter().enumerate() {
         for (j, instr) in stage.local.iter().enumerate() {
             let at = || location(program, s, false, j);
@@ -187,6 +191,34 @@ pub fn check_program(program: &LowProgram) -> Result<(), RuntimeError> {
                     location(program, s, true, j),
                     "a register does not exist",
                 ));
+            }
+            if let Some(dealer) = step.dealer() {
+                let at = || location(program, s, true, j);
+                if dealer > 2 {
+                    return Err(RuntimeError::program(
+                        at(),
+                        format!("dealer P{dealer} does not exist (parties are 0, 1, 2)"),
+                    ));
+                }
+                match step {
+                    CommInstr::TruncFinish { src, .. } => {
+                        if let Some(&opened) = dealt_by.get(src) {
+                            if opened != dealer {
+                                return Err(RuntimeError::program(
+                                    at(),
+                                    format!(
+                                        "dealer P{dealer}, but its source r{} was dealt by \
+                                         P{opened}",
+                                        src.0
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {
+                        dealt_by.insert(step.dst(), dealer);
+                    }
+                }
             }
             if let CommInstr::ReshareBoolPacked { width, .. } = step {
                 if !(1..=64).contains(width) {
@@ -521,7 +553,9 @@ impl<'p> Engine<'p> {
                 let (own, out) = reshare::reshare_packed_start(me, z, *width);
                 Ok((out, StepState::ReshareBoolPacked { own, width: *width }))
             }
-            CommInstr::TruncOpen { dst, shift, .. } => {
+            CommInstr::TruncOpen {
+                dst, shift, dealer, ..
+            } => {
                 let expected_frac = self.frac(src).checked_sub(*shift);
                 if expected_frac != Some(self.frac(*dst)) {
                     return Err(format!(
@@ -530,20 +564,23 @@ impl<'p> Engine<'p> {
                         self.frac(*dst)
                     ));
                 }
-                let (out, state) = trunc::open_start(me, &self.seeds, instruction, source, *shift)?;
+                let (out, state) =
+                    trunc::open_start(me, &self.seeds, instruction, source, *shift, *dealer)?;
                 Ok((out, StepState::TruncOpen(state)))
             }
-            CommInstr::TruncFinish { dst, .. } => {
+            CommInstr::TruncFinish { dst, dealer, .. } => {
                 if self.frac(src) != self.frac(*dst) {
                     return Err("TruncFinish must keep the scale".into());
                 }
-                let (out, state) = trunc::finish_start(me, &self.seeds, instruction, source)?;
+                let (out, state) =
+                    trunc::finish_start(me, &self.seeds, instruction, source, *dealer)?;
                 Ok((out, StepState::TruncFinish(state)))
             }
             CommInstr::FourierOpen {
                 dst,
                 period_bits,
                 coefficients,
+                dealer,
                 ..
             } => {
                 let frac = self.frac(src);
@@ -563,6 +600,7 @@ impl<'p> Engine<'p> {
                     coefficients.len(),
                     frac,
                     dealer_frac,
+                    *dealer,
                 )?;
                 Ok((out, StepState::Fourier(state)))
             }
@@ -592,12 +630,25 @@ impl<'p> Engine<'p> {
                 Ok(Share::BoolRss { first, second })
             }
             StepState::TruncOpen(state) => {
-                let dst = step.dst();
+                let CommInstr::TruncOpen { dst, dealer, .. } = step else {
+                    return Err("internal: TruncOpen state for another step".into());
+                };
                 let shape = &self.program.regs[dst.0 as usize].shape;
-                trunc::open_finish(me, &self.seeds, instruction, state, incoming, shape)
+                trunc::open_finish(
+                    me,
+                    &self.seeds,
+                    instruction,
+                    state,
+                    incoming,
+                    shape,
+                    *dealer,
+                )
             }
             StepState::TruncFinish(state) => {
-                let (first, second) = trunc::finish_finish(state, incoming)?;
+                let CommInstr::TruncFinish { dealer, .. } = step else {
+                    return Err("internal: TruncFinish state for another step".into());
+                };
+                let (first, second) = trunc::finish_finish(state, incoming, *dealer)?;
                 Ok(Share::Rss { first, second })
             }
             StepState::Fourier(state) => {
@@ -605,6 +656,7 @@ impl<'p> Engine<'p> {
                     src,
                     period_bits,
                     coefficients,
+                    dealer,
                     ..
                 } = step
                 else {
@@ -619,6 +671,7 @@ impl<'p> Engine<'p> {
                     coefficients,
                     self.frac(*src),
                     shape,
+                    *dealer,
                 )
             }
         }

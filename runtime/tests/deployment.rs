@@ -43,12 +43,14 @@ fn container(label: &str) -> Container {
         dst: pending,
         src: product,
         shift: 16,
+        dealer: 2,
     });
     b.close_stage();
     let truncated = b.reg(RegKind::Rss, &[2, 3], 16);
     b.comm(CommInstr::TruncFinish {
         dst: truncated,
         src: pending,
+        dealer: 2,
     });
     let y = b.reg(RegKind::Rss, &[2, 3], 16);
     b.local(LocalInstr::Add {

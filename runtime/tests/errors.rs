@@ -234,3 +234,39 @@ fn a_wrongly_sized_input_message_names_the_client() {
     assert!(err.to_string().contains("the client"), "{err}");
     drop(p1);
 }
+
+#[test]
+fn a_dealer_that_is_no_party_or_differs_from_its_opening_is_a_program_error() {
+    use secc_ir::lir::CommInstr;
+    let set_dealers = |open: u8, finish: u8| {
+        let mut program = product_program();
+        for step in program.stages.iter_mut().flat_map(|s| s.comm.iter_mut()) {
+            match step {
+                CommInstr::TruncOpen { dealer, .. } => *dealer = open,
+                CommInstr::TruncFinish { dealer, .. } => *dealer = finish,
+                _ => {}
+            }
+        }
+        program
+    };
+    let err = run_local(&set_dealers(3, 3), &[], &xy()).unwrap_err();
+    assert!(matches!(err, RuntimeError::Program { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("TruncOpen") && text.contains("dealer P3 does not exist"),
+        "{text}"
+    );
+    let err = run_local(&set_dealers(0, 1), &[], &xy()).unwrap_err();
+    assert!(matches!(err, RuntimeError::Program { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("TruncFinish") && text.contains("dealer P1, but its source"),
+        "{text}"
+    );
+    assert!(text.contains("dealt by P0"), "{text}");
+    // Consistent dealers other than P2 run.
+    for d in 0..3 {
+        let report = run_local(&set_dealers(d, d), &[], &xy()).unwrap();
+        assert_close(output(&report, "q"), &[4.0; 4], 3.0 / 65536.0, "x y y");
+    }
+}

@@ -25,39 +25,42 @@ fn fourier_series_of_a_secret_matches_plaintext() {
     let mut xs: Vec<f64> = vec![0.0, 1.0, -1.0, 7.999, -8.0, 3.5, -3.5, 100.25, -1000.5];
     xs.extend((0..300).map(|_| v.uniform(40.0)));
     let n = xs.len();
-    let mut b = ProgramBuilder::new(F);
-    let x = b.input("x", &[n], InputForm::Secret { frac_bits: F });
-    let pending = b.reg(RegKind::Pending, &[n], 2 * F);
-    b.comm(CommInstr::FourierOpen {
-        dst: pending,
-        src: x,
-        period_bits,
-        coefficients: coefficients.to_vec(),
-    });
-    b.close_stage();
-    let rss = b.reg(RegKind::Rss, &[n], 2 * F);
-    b.comm(CommInstr::TruncFinish {
-        dst: rss,
-        src: pending,
-    });
-    b.close_stage();
-    b.output("f", rss);
-    let program = b.finish();
-    let cost = program.predicted_cost();
-    assert_eq!(cost.rounds, 2);
-    // Opening: P0 and P1 one word each way; P2 sends P1 2 x 7 words per element. Finish: one
-    // word each way between P0 and P1.
-    assert_eq!(
-        cost.bytes_sent,
-        [8 * 2 * n as u64, 8 * 2 * n as u64, 8 * 14 * n as u64]
-    );
-    let report = run(&program, &[], &[("x", array(&[n], xs.clone()))]);
-    let got = output(&report, "f");
-    for (x, y) in xs.iter().zip(got) {
-        let want = series(quantize(*x, F), period_bits, &coefficients);
-        assert!(
-            (y - want).abs() < 2e-3,
-            "x = {x}: got {y}, plaintext series {want}"
-        );
+    for dealer in 0..3u8 {
+        let mut b = ProgramBuilder::new(F);
+        let x = b.input("x", &[n], InputForm::Secret { frac_bits: F });
+        let pending = b.reg(RegKind::Pending, &[n], 2 * F);
+        b.comm(CommInstr::FourierOpen {
+            dst: pending,
+            src: x,
+            period_bits,
+            coefficients: coefficients.to_vec(),
+            dealer,
+        });
+        b.close_stage();
+        let rss = b.reg(RegKind::Rss, &[n], 2 * F);
+        b.comm(CommInstr::TruncFinish {
+            dst: rss,
+            src: pending,
+            dealer,
+        });
+        b.close_stage();
+        b.output("f", rss);
+        let program = b.finish();
+        let cost = program.predicted_cost();
+        assert_eq!(cost.rounds, 2);
+        // Opening: the two non-dealers one word each way; the dealer sends P(dealer+2) 2 x 7
+        // words per element. Finish: one word each way between the non-dealers.
+        let mut want_bytes = [8 * 2 * n as u64; 3];
+        want_bytes[dealer as usize] = 8 * 14 * n as u64;
+        assert_eq!(cost.bytes_sent, want_bytes, "dealer P{dealer}");
+        let report = run(&program, &[], &[("x", array(&[n], xs.clone()))]);
+        let got = output(&report, "f");
+        for (x, y) in xs.iter().zip(got) {
+            let want = series(quantize(*x, F), period_bits, &coefficients);
+            assert!(
+                (y - want).abs() < 2e-3,
+                "dealer P{dealer}, x = {x}: got {y}, plaintext series {want}"
+            );
+        }
     }
 }

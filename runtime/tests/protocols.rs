@@ -181,26 +181,37 @@ fn secret_products_are_within_one_ulp_after_truncation() {
     let xs = v.with_edges(300, 2f64.powi(15));
     let ys = v.with_edges(300, 2f64.powi(14));
     let ys: Vec<f64> = ys.iter().rev().copied().collect();
-    let mut b = ProgramBuilder::new(F);
-    let x = b.input("x", &[300], secret(F));
-    let y = b.param("y", &[300], F);
-    let p = compose::mul(&mut b, x, y);
-    b.output("p", p);
-    let program = b.finish();
-    let report = run(
-        &program,
-        &[tensor(&[300], ys.clone())],
-        &[("x", array(&[300], xs.clone()))],
-    );
-    let want: Vec<f64> = xs
-        .iter()
-        .zip(&ys)
-        .map(|(&a, &b)| quantize(a, F) * quantize(b, F))
-        .collect();
-    assert_close(output(&report, "p"), &want, ULP, "x * y");
-    // Two rounds; P0, P1 send 2 elements per element, P2 sends 4 (1 to P0, 3 to P1).
-    assert_eq!(report.rounds, 2);
-    assert_eq!(report.bytes_sent, [2 * 300 * 8, 2 * 300 * 8, 4 * 300 * 8]);
+    for dealer in 0..3u8 {
+        let mut b = ProgramBuilder::new(F);
+        b.dealer = dealer;
+        let x = b.input("x", &[300], secret(F));
+        let y = b.param("y", &[300], F);
+        let p = compose::mul(&mut b, x, y);
+        b.output("p", p);
+        let program = b.finish();
+        let report = run(
+            &program,
+            &[tensor(&[300], ys.clone())],
+            &[("x", array(&[300], xs.clone()))],
+        );
+        let want: Vec<f64> = xs
+            .iter()
+            .zip(&ys)
+            .map(|(&a, &b)| quantize(a, F) * quantize(b, F))
+            .collect();
+        assert_close(
+            output(&report, "p"),
+            &want,
+            ULP,
+            &format!("x * y, dealer P{dealer}"),
+        );
+        // Two rounds; the non-dealers send 2 elements per element, the dealer 4 (1 to
+        // P(dealer+1), 3 to P(dealer+2)).
+        assert_eq!(report.rounds, 2);
+        let mut want_bytes = [2 * 300 * 8; 3];
+        want_bytes[dealer as usize] = 4 * 300 * 8;
+        assert_eq!(report.bytes_sent, want_bytes, "dealer P{dealer}");
+    }
 }
 
 #[test]
@@ -238,44 +249,53 @@ fn matrix_products_by_public_values_and_truncation_of_shared_values() {
     let cs = v.with_edges(8, 100.0);
     // At 32 fraction bits the edge of the range is 2^30, i.e. 2^62 in the ring.
     let wide = v.with_edges(40, fixed::max_abs(2 * F));
-    let mut b = ProgramBuilder::new(F);
-    let x = b.input("x", &[3, 4], secret(F));
-    let c = b.ring_constant(tensor(&[4, 2], cs.clone()), F);
-    let prod = b.reg(RegKind::Rss, &[3, 2], 2 * F);
-    b.local(LocalInstr::MatMulPublic {
-        dst: prod,
-        a: x,
-        b: c,
-    });
-    let xc = compose::truncate(&mut b, prod, F);
-    let z = b.input("z", &[40], secret(2 * F));
-    let zt = compose::truncate(&mut b, z, F);
-    b.output("xc", xc);
-    b.output("zt", zt);
-    let program = b.finish();
-    let report = run(
-        &program,
-        &[],
-        &[
-            ("x", array(&[3, 4], xs.clone())),
-            ("z", array(&[40], wide.clone())),
-        ],
-    );
-    let q = |v: &[f64]| v.iter().map(|&x| quantize(x, F)).collect::<Vec<_>>();
-    let want = secc_ir::interp::matmul(&array(&[3, 4], q(&xs)), &array(&[4, 2], q(&cs))).unwrap();
-    assert_close(
-        output(&report, "xc"),
-        want.as_slice().unwrap(),
-        ULP + 1e-9,
-        "x @ c",
-    );
-    let want_z: Vec<f64> = wide.iter().map(|&z| quantize(z, 2 * F)).collect();
-    assert_close(
-        output(&report, "zt"),
-        &want_z,
-        ULP,
-        "z / 2^16 near the ring's edge",
-    );
+    for dealer in 0..3u8 {
+        let mut b = ProgramBuilder::new(F);
+        b.dealer = dealer;
+        let x = b.input("x", &[3, 4], secret(F));
+        let c = b.ring_constant(tensor(&[4, 2], cs.clone()), F);
+        let prod = b.reg(RegKind::Rss, &[3, 2], 2 * F);
+        b.local(LocalInstr::MatMulPublic {
+            dst: prod,
+            a: x,
+            b: c,
+        });
+        let xc = compose::truncate(&mut b, prod, F);
+        let z = b.input("z", &[40], secret(2 * F));
+        let zt = compose::truncate(&mut b, z, F);
+        b.output("xc", xc);
+        b.output("zt", zt);
+        let program = b.finish();
+        let report = run(
+            &program,
+            &[],
+            &[
+                ("x", array(&[3, 4], xs.clone())),
+                ("z", array(&[40], wide.clone())),
+            ],
+        );
+        let q = |v: &[f64]| v.iter().map(|&x| quantize(x, F)).collect::<Vec<_>>();
+        let want =
+            secc_ir::interp::matmul(&array(&[3, 4], q(&xs)), &array(&[4, 2], q(&cs))).unwrap();
+        assert_close(
+            output(&report, "xc"),
+            want.as_slice().unwrap(),
+            ULP + 1e-9,
+            "x @ c",
+        );
+        let want_z: Vec<f64> = wide.iter().map(|&z| quantize(z, 2 * F)).collect();
+        assert_close(
+            output(&report, "zt"),
+            &want_z,
+            ULP,
+            &format!("z / 2^16 near the ring's edge, dealer P{dealer}"),
+        );
+        // Rss sources: the dealer sends 4 elements per element, the others 1 (the finish).
+        let n = (3 * 2 + 40) as u64;
+        let mut want_bytes = [8 * n; 3];
+        want_bytes[dealer as usize] = 8 * 4 * n;
+        assert_eq!(report.bytes_sent, want_bytes, "dealer P{dealer}");
+    }
 }
 
 #[test]
@@ -306,11 +326,14 @@ fn independent_steps_share_one_round_and_their_payloads_split_correctly() {
     });
     // Round 1: two openings (an Add3 and an Rss source) and a plain reshare, in one message
     // per peer.
+    // Each of the three truncations has another dealer, so every party both deals and opens
+    // in the same round.
     let p1 = b.reg(RegKind::Pending, &[10], F);
     b.comm(CommInstr::TruncOpen {
         dst: p1,
         src: xy,
         shift: F,
+        dealer: 0,
     });
     let y_wide = b.reg(RegKind::Rss, &[10], 2 * F);
     b.comm(CommInstr::Reshare {
@@ -322,6 +345,7 @@ fn independent_steps_share_one_round_and_their_payloads_split_correctly() {
         dst: p2,
         src: xx,
         shift: F,
+        dealer: 1,
     });
     b.close_stage();
     let p3 = b.reg(RegKind::Pending, &[10], F);
@@ -329,6 +353,7 @@ fn independent_steps_share_one_round_and_their_payloads_split_correctly() {
         dst: p3,
         src: y_wide,
         shift: F,
+        dealer: 2,
     });
     b.close_stage();
     let (r1, r2, r3) = (
@@ -336,9 +361,21 @@ fn independent_steps_share_one_round_and_their_payloads_split_correctly() {
         b.reg(RegKind::Rss, &[10], F),
         b.reg(RegKind::Rss, &[10], F),
     );
-    b.comm(CommInstr::TruncFinish { dst: r1, src: p1 });
-    b.comm(CommInstr::TruncFinish { dst: r2, src: p2 });
-    b.comm(CommInstr::TruncFinish { dst: r3, src: p3 });
+    b.comm(CommInstr::TruncFinish {
+        dst: r1,
+        src: p1,
+        dealer: 0,
+    });
+    b.comm(CommInstr::TruncFinish {
+        dst: r2,
+        src: p2,
+        dealer: 1,
+    });
+    b.comm(CommInstr::TruncFinish {
+        dst: r3,
+        src: p3,
+        dealer: 2,
+    });
     b.output("xy", r1);
     b.output("xx", r2);
     b.output("yy", r3);

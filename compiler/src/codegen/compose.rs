@@ -3,7 +3,9 @@
 //! instructions and single communication steps; the scheduler later batches independent steps.
 //!
 //! Costs per element (rounds in sequence, ring elements sent by P0/P1/P2):
-//! - product + truncation: 2 rounds (TruncOpen, TruncFinish); 2/2/4 elements from an Add3 source.
+//! - product + truncation: 2 rounds (TruncOpen, TruncFinish); from an Add3 source 4 elements
+//!   from the dealer and 2 from each other party. The dealer rotates ([`Emitter::dealer`]), so
+//!   over a program each party sends (4 + 2 + 2) / 3 = 8/3 elements per truncated element.
 //! - product without truncation (one factor an integer): 1 round, 1/1/1.
 //! - msb: 8 rounds (carry-save AND, generate AND, six Kogge-Stone levels), 13 words.
 //! - msb_bounded (value known to fit in `bits` bits): 2 + ceil(log2(bits - 2)) rounds, each
@@ -49,18 +51,28 @@ pub fn settle_product(e: &mut Emitter, add3: Reg, shift: u32) -> Reg {
     }
 }
 
-/// Divides a share (Rss or Add3) by 2^shift: two communication steps.
+/// Divides a share (Rss or Add3) by 2^shift: two communication steps, dealt by the party
+/// [`Emitter::dealer`] picks.
 pub fn truncate(e: &mut Emitter, src: Reg, shift: u32) -> Reg {
     let shape = e.shape(src);
     let frac = e.frac(src) - shift;
+    let n: u64 = shape.iter().product::<usize>() as u64;
+    // The dealer sends 4n; each other party n in the finish, and n more from an Add3 source.
+    let additive = u64::from(e.decl(src).kind == RegKind::Add3);
+    let dealer = e.dealer(4 * n, (1 + additive) * n);
     let pending = e.reg(RegKind::Pending, &shape, frac);
     e.comm(CommInstr::TruncOpen {
         dst: pending,
         src,
         shift,
+        dealer,
     });
     let dst = e.reg(RegKind::Rss, &shape, frac);
-    e.comm(CommInstr::TruncFinish { dst, src: pending })
+    e.comm(CommInstr::TruncFinish {
+        dst,
+        src: pending,
+        dealer,
+    })
 }
 
 /// Element-wise product of two Rss shares; the result has the larger of the two scales.
@@ -200,4 +212,104 @@ pub fn relu(e: &mut Emitter, x: Reg) -> Reg {
         a: x,
         b: masked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secc_ir::lir::{InputForm, LowInput, LowOutput, LowProgram};
+
+    /// `sizes.len()` independent truncations (by 2^16, of Rss or Add3 sources of the given
+    /// sizes), scheduled.
+    fn truncations(sizes: &[usize], add3: bool) -> LowProgram {
+        let mut e = Emitter::default();
+        let mut inputs = vec![];
+        let mut outputs = vec![];
+        for (i, &n) in sizes.iter().enumerate() {
+            let dst = e.reg(RegKind::Rss, &[n], 32);
+            let x = e.local(LocalInstr::LoadInput {
+                dst,
+                input: i as u32,
+            });
+            let src = if add3 {
+                let dst = e.reg(RegKind::Add3, &[n], 32);
+                e.local(LocalInstr::MulShares { dst, a: x, b: x })
+            } else {
+                x
+            };
+            let t = truncate(&mut e, src, 16);
+            inputs.push(LowInput {
+                name: format!("x{i}"),
+                shape: vec![n],
+                form: InputForm::Secret { frac_bits: 32 },
+            });
+            outputs.push(LowOutput {
+                name: format!("t{i}"),
+                reg: t,
+                frac_bits: 16,
+            });
+        }
+        LowProgram {
+            frac_bits: 16,
+            stages: super::super::schedule::schedule(&e.regs, e.instrs),
+            regs: e.regs,
+            consts: e.consts,
+            inputs,
+            params: vec![],
+            outputs,
+        }
+    }
+
+    fn imbalance(low: &LowProgram) -> f64 {
+        let bytes = low.predicted_cost().bytes_sent;
+        let max = *bytes.iter().max().unwrap() as f64;
+        let min = *bytes.iter().min().unwrap() as f64;
+        max / min
+    }
+
+    #[test]
+    fn a_stack_of_truncations_spreads_the_dealer_over_the_parties() {
+        for add3 in [false, true] {
+            let low = truncations(&[64; 3000], add3);
+            let cost = low.predicted_cost();
+            // All independent: one TruncOpen round and one TruncFinish round.
+            assert_eq!(cost.rounds, 2);
+            // Each party deals 1000 of them: exactly balanced.
+            assert_eq!(cost.bytes_sent[0], cost.bytes_sent[1], "{cost:?}");
+            assert_eq!(cost.bytes_sent[1], cost.bytes_sent[2], "{cost:?}");
+            // Per element (8/3 or 2 words) instead of 4 at P2 alone.
+            let per_party = if add3 {
+                (4 + 2 + 2) * 8
+            } else {
+                (4 + 1 + 1) * 8
+            };
+            assert_eq!(cost.bytes_sent[0], 1000 * 64 * per_party as u64);
+            // Consecutive steps take turns, starting with P2.
+            let dealers: Vec<u8> = low.stages[0]
+                .comm
+                .iter()
+                .take(6)
+                .filter_map(|c| c.dealer())
+                .collect();
+            assert_eq!(dealers, [2, 0, 1, 2, 0, 1]);
+        }
+    }
+
+    #[test]
+    fn truncations_of_mixed_sizes_stay_balanced() {
+        // Sizes from 1 to ~10^4 in a scrambled order, as a model's mix of matmuls and norms.
+        let sizes: Vec<usize> = (0..3000u64)
+            .map(|i| 1 + ((i * 2_654_435_761) % 10_007) as usize)
+            .collect();
+        let low = truncations(&sizes, true);
+        let ratio = imbalance(&low);
+        assert!(
+            ratio < 1.2,
+            "{:?}: max / min = {ratio}",
+            low.predicted_cost()
+        );
+        // A single truncation keeps P2 as the dealer.
+        let one = truncations(&[10], true);
+        assert_eq!(one.predicted_cost().bytes_sent, [8 * 20, 8 * 20, 8 * 40]);
+    }
 }

@@ -20,6 +20,10 @@ pub struct Emitter {
     pub instrs: Vec<Emitted>,
     /// `"<op> @ <origin>"` of the IR node being lowered.
     pub source: String,
+    /// Ring elements each party sends in the dealer steps emitted so far (see [`Self::dealer`]).
+    pub dealer_load: [u64; 3],
+    /// Dealer steps emitted so far (the rotation that breaks ties).
+    pub dealer_steps: u64,
 }
 
 impl Emitter {
@@ -54,6 +58,30 @@ impl Emitter {
         let dst = instr.dst();
         self.instrs.push(Emitted::Comm(instr, self.source.clone()));
         dst
+    }
+
+    /// Picks the dealer of a dealer protocol (truncation, Fourier opening) whose dealer sends
+    /// `dealer_elements` and each of the two other parties `other_elements` ring elements in
+    /// all (both of its steps), and records that load. The dealer sends more, so it is the
+    /// party with the least load so far; ties go round the rotation P2, P0, P1 by step count, so
+    /// consecutive equal steps (which the scheduler often puts into one round) take turns and
+    /// every party deals a third of the time, and a program with one dealer step keeps P2.
+    /// Balances the parties' totals whatever the sizes.
+    pub fn dealer(&mut self, dealer_elements: u64, other_elements: u64) -> u8 {
+        let start = ((self.dealer_steps + 2) % 3) as usize;
+        let dealer = (0..3)
+            .map(|k| (start + k) % 3)
+            .min_by_key(|&p| self.dealer_load[p])
+            .unwrap_or(start);
+        for (p, load) in self.dealer_load.iter_mut().enumerate() {
+            *load += if p == dealer {
+                dealer_elements
+            } else {
+                other_elements
+            };
+        }
+        self.dealer_steps += 1;
+        dealer as u8
     }
 
     pub fn constant(&mut self, value: Tensor) -> Reg {

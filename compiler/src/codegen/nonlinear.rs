@@ -280,19 +280,25 @@ pub fn sec_layer_norm(
 
 /// Fourier series of x (coefficients for sin(2 pi m x / FOURIER_PERIOD)) as a share at scale
 /// `out_frac` (the dealer's values get `out_frac - F` fraction bits).
+/// The dealer is the party [`Emitter::dealer`] picks (it sends 2K words per element, each
+/// other party 2: its piece of the opening and its finish).
 fn fourier_series(e: &mut Emitter, x: Reg, coefficients: &[f64], out_frac: u32) -> Reg {
     let shape = e.shape(x);
+    let n: u64 = shape.iter().product::<usize>() as u64;
+    let dealer = e.dealer(2 * coefficients.len() as u64 * n, 2 * n);
     let pending = e.reg(RegKind::Pending, &shape, out_frac);
     e.comm(CommInstr::FourierOpen {
         dst: pending,
         src: x,
         period_bits: approx::FOURIER_PERIOD_BITS,
         coefficients: coefficients.to_vec(),
+        dealer,
     });
     let series = e.reg(RegKind::Rss, &shape, out_frac);
     e.comm(CommInstr::TruncFinish {
         dst: series,
         src: pending,
+        dealer,
     })
 }
 

@@ -142,7 +142,34 @@ pub struct UnaryWithMsg {
     pub value: u32,
 }
 
-/// The Fourier-series opening: a unary step with a period and the series' coefficients.
+/// The first step of truncation: [`UnaryWithMsg`]'s fields (`value` = shift) and the dealer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TruncOpenMsg {
+    #[prost(uint32, tag = "1")]
+    pub dst: u32,
+    #[prost(uint32, tag = "2")]
+    pub a: u32,
+    #[prost(uint32, tag = "3")]
+    pub value: u32,
+    /// The dealing party, 0..=2 (format version 2 on).
+    #[prost(uint32, tag = "4")]
+    pub dealer: u32,
+}
+
+/// The second step of a dealer protocol: [`UnaryMsg`]'s fields and the dealer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TruncFinishMsg {
+    #[prost(uint32, tag = "1")]
+    pub dst: u32,
+    #[prost(uint32, tag = "2")]
+    pub a: u32,
+    /// The dealing party, 0..=2 (format version 2 on).
+    #[prost(uint32, tag = "3")]
+    pub dealer: u32,
+}
+
+/// The Fourier-series opening: a unary step with a period, the series' coefficients and the
+/// dealer.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct FourierOpenMsg {
     #[prost(uint32, tag = "1")]
@@ -153,6 +180,9 @@ pub struct FourierOpenMsg {
     pub period_bits: u32,
     #[prost(double, repeated, tag = "4")]
     pub coefficients: Vec<f64>,
+    /// The dealing party, 0..=2 (format version 2 on).
+    #[prost(uint32, tag = "5")]
+    pub dealer: u32,
 }
 
 /// `dst <- item index` of an input, parameter or constant table.
@@ -359,9 +389,9 @@ pub mod comm_instr {
         ReshareBool(UnaryMsg),
         /// `value` = shift.
         #[prost(message, tag = "3")]
-        TruncOpen(UnaryWithMsg),
+        TruncOpen(super::TruncOpenMsg),
         #[prost(message, tag = "4")]
-        TruncFinish(UnaryMsg),
+        TruncFinish(super::TruncFinishMsg),
         #[prost(message, tag = "5")]
         FourierOpen(super::FourierOpenMsg),
         /// `value` = width.
@@ -658,18 +688,34 @@ fn comm_to_msg(instr: &CommInstr) -> CommInstrMsg {
         CommInstr::ReshareBoolPacked { dst, src, width } => {
             M::ReshareBoolPacked(unary_with(*dst, *src, *width))
         }
-        CommInstr::TruncOpen { dst, src, shift } => M::TruncOpen(unary_with(*dst, *src, *shift)),
-        CommInstr::TruncFinish { dst, src } => M::TruncFinish(unary(*dst, *src)),
+        CommInstr::TruncOpen {
+            dst,
+            src,
+            shift,
+            dealer,
+        } => M::TruncOpen(TruncOpenMsg {
+            dst: dst.0,
+            a: src.0,
+            value: *shift,
+            dealer: u32::from(*dealer),
+        }),
+        CommInstr::TruncFinish { dst, src, dealer } => M::TruncFinish(TruncFinishMsg {
+            dst: dst.0,
+            a: src.0,
+            dealer: u32::from(*dealer),
+        }),
         CommInstr::FourierOpen {
             dst,
             src,
             period_bits,
             coefficients,
+            dealer,
         } => M::FourierOpen(FourierOpenMsg {
             dst: dst.0,
             a: src.0,
             period_bits: *period_bits,
             coefficients: coefficients.clone(),
+            dealer: u32::from(*dealer),
         }),
     };
     CommInstrMsg { instr: Some(msg) }
@@ -989,6 +1035,14 @@ fn local_from_msg(msg: LocalInstrMsg, b: &Bounds, at: &str) -> Result<LocalInstr
 fn comm_from_msg(msg: CommInstrMsg, b: &Bounds, at: &str) -> Result<CommInstr, String> {
     use comm_instr::Instr as M;
     let r = |index: u32| b.reg(index, at);
+    // A party index, like the other indices, is checked here (the runtime checks it again for
+    // programs built in memory).
+    let dealer = |d: u32| match u8::try_from(d) {
+        Ok(d) if d <= 2 => Ok(d),
+        _ => Err(format!(
+            "{at}: dealer P{d} does not exist (parties are 0, 1, 2)"
+        )),
+    };
     let instr = msg
         .instr
         .ok_or_else(|| format!("{at}: empty communication step"))?;
@@ -1010,16 +1064,19 @@ fn comm_from_msg(msg: CommInstrMsg, b: &Bounds, at: &str) -> Result<CommInstr, S
             dst: r(m.dst)?,
             src: r(m.a)?,
             shift: m.value,
+            dealer: dealer(m.dealer)?,
         },
         M::TruncFinish(m) => CommInstr::TruncFinish {
             dst: r(m.dst)?,
             src: r(m.a)?,
+            dealer: dealer(m.dealer)?,
         },
         M::FourierOpen(m) => CommInstr::FourierOpen {
             dst: r(m.dst)?,
             src: r(m.a)?,
             period_bits: m.period_bits,
             coefficients: m.coefficients,
+            dealer: dealer(m.dealer)?,
         },
     })
 }

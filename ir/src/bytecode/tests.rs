@@ -199,16 +199,25 @@ fn sample_low() -> LowProgram {
             dst: r(8),
             src: r(6),
             shift: 16,
+            dealer: 1,
         },
         CommInstr::TruncFinish {
             dst: r(5),
             src: r(8),
+            dealer: 1,
         },
         CommInstr::FourierOpen {
             dst: r(8),
             src: r(5),
             period_bits: 4,
             coefficients: vec![1.25, -0.03, f64::MIN_POSITIVE],
+            dealer: 2,
+        },
+        CommInstr::TruncOpen {
+            dst: r(8),
+            src: r(5),
+            shift: 3,
+            dealer: 0,
         },
     ];
     let decl = |kind, shape: Vec<usize>| RegDecl {
@@ -369,25 +378,30 @@ fn a_share_file_is_not_a_program_and_vice_versa() {
 
 #[test]
 fn version_mismatch_names_both_versions() {
-    for bytes in [encode(&sample(false)), encode_shares(&sample_shares())] {
-        let mut bytes = bytes;
-        bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
-        let e = match decode(&bytes) {
-            Err(BytecodeError::WrongKind { .. }) => decode_shares(&bytes).unwrap_err(),
-            other => other.unwrap_err(),
-        };
-        assert_eq!(
-            e,
-            BytecodeError::UnsupportedVersion {
-                found: 7,
-                expected: FORMAT_VERSION
-            }
-        );
-        let text = e.to_string();
-        assert!(
-            text.contains("version 7") && text.contains(&format!("version {FORMAT_VERSION}")),
-            "{text}"
-        );
+    // 7: a future version; 1: the version before dealer steps named their dealer, whose
+    // programs this build must not read (the missing field would decode as dealer P0).
+    for found in [7u32, 1] {
+        for bytes in [encode(&sample(false)), encode_shares(&sample_shares())] {
+            let mut bytes = bytes;
+            bytes[8..12].copy_from_slice(&found.to_le_bytes());
+            let e = match decode(&bytes) {
+                Err(BytecodeError::WrongKind { .. }) => decode_shares(&bytes).unwrap_err(),
+                other => other.unwrap_err(),
+            };
+            assert_eq!(
+                e,
+                BytecodeError::UnsupportedVersion {
+                    found,
+                    expected: FORMAT_VERSION
+                }
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("version {found}"))
+                    && text.contains(&format!("version {FORMAT_VERSION}")),
+                "{text}"
+            );
+        }
     }
 }
 
@@ -499,6 +513,19 @@ fn out_of_range_indices_are_refused_even_with_valid_hashes() {
     };
     let e = decode(&encode(&c)).unwrap_err();
     assert!(e.to_string().contains("parameter 5 does not exist"), "{e}");
+
+    let mut low = sample_low();
+    let CommInstr::TruncFinish { dealer, .. } = &mut low.stages[0].comm[4] else {
+        panic!("the sample's fifth step is a TruncFinish");
+    };
+    *dealer = 3;
+    let c = Container {
+        program: sample_ir(),
+        low,
+        weights: None,
+    };
+    let e = decode(&encode(&c)).unwrap_err();
+    assert!(e.to_string().contains("dealer P3 does not exist"), "{e}");
 
     let mut c = sample(true);
     c.weights.as_mut().unwrap().tensors[0].shape = vec![3, 2];

@@ -3,8 +3,9 @@
 //! are the runtime's executable specification, tested against plaintext in runtime/tests.
 //!
 //! Costs (rounds in sequence; ring elements each party sends per element):
-//! - secret product + truncation: 2 rounds (`TruncOpen`, `TruncFinish`); from an Add3 source
-//!   P0 and P1 send 2 and P2 sends 4 (1 to P0, 3 to P1).
+//! - secret product + truncation: 2 rounds (`TruncOpen`, `TruncFinish`) dealt by the builder's
+//!   `dealer` (P2 unless set); from an Add3 source the two others send 2 and the dealer sends 4
+//!   (1 to P(dealer+1), 3 to P(dealer+2)).
 //! - secret product by an integer (bit) factor: 1 round (`Reshare`), 1 element each.
 //! - msb: 8 rounds — one AND for the carry-save adder, one for the first generate, six
 //!   Kogge-Stone levels (two ANDs each except the last) — 1 word per AND per party.
@@ -46,19 +47,25 @@ pub fn settle(b: &mut ProgramBuilder, add3: Reg, shift: u32) -> Reg {
     truncate(b, add3, shift)
 }
 
-/// x / 2^shift for an Rss or Add3 source: two rounds.
+/// x / 2^shift for an Rss or Add3 source, dealt by `b.dealer`: two rounds.
 pub fn truncate(b: &mut ProgramBuilder, src: Reg, shift: u32) -> Reg {
     let shape = b.shape(src);
     let frac = b.frac(src) - shift;
     let pending = b.reg(RegKind::Pending, &shape, frac);
+    let dealer = b.dealer;
     b.comm(CommInstr::TruncOpen {
         dst: pending,
         src,
         shift,
+        dealer,
     });
     b.close_stage();
     let dst = b.reg(RegKind::Rss, &shape, frac);
-    let out = b.comm(CommInstr::TruncFinish { dst, src: pending });
+    let out = b.comm(CommInstr::TruncFinish {
+        dst,
+        src: pending,
+        dealer,
+    });
     b.close_stage();
     out
 }

@@ -1,5 +1,10 @@
 //! SecFormer's sine protocol: a Fourier series sum_m c_m sin(2 pi m x / P) of a secret x, with
-//! P = 2^period_bits, from one masked opening (`FourierOpen`, dealer P2).
+//! P = 2^period_bits, from one masked opening (`FourierOpen`).
+//!
+//! Roles ([`super::Roles`]): written below with P2 as the dealer; with `dealer = d`, P(d+1)
+//! plays P0, P(d+2) plays P1, Pd plays P2, and key k_j means k_(j+d+1) (indices mod 3). The
+//! relabelling is a rotation, which preserves who holds which replicated component and which
+//! key, so the protocol and its privacy argument hold for each dealer; `d = 2` is the identity.
 //!
 //! Let F be the scale of x and M = 2^(period_bits + F): reducing the ring modulo M is a ring
 //! homomorphism, and sin(2 pi m x / P) depends on x only modulo M (one period in fixed point).
@@ -20,13 +25,13 @@
 //! t^0, which it lacks; P0 sees b, padded by t^1. P1's dealer shares are padded by k_0's stream.
 //! P2 receives nothing.
 
-use super::Outgoing;
+use super::{Outgoing, Roles};
 use crate::prg::{PartySeeds, Stream};
 use crate::ring;
 use crate::share::Share;
 use std::f64::consts::PI;
 
-/// What P0 or P1 keeps between the start and the finish.
+/// What an opener (role P0 or P1) keeps between the start and the finish.
 pub struct FourierState {
     /// This party's piece of x - t mod M, which it sent.
     sent: Vec<u64>,
@@ -49,8 +54,9 @@ fn angle(v: u64, mask: u64) -> f64 {
     2.0 * PI * (v & mask) as f64 / (mask as f64 + 1.0)
 }
 
-/// Starts the step at `party`; `frac` is the scale of the source, `dealer_frac` the precision
-/// of the dealer's sines and cosines (the result's scale is the sum of the two).
+/// Starts the step at `party` with dealer `dealer`; `frac` is the scale of the source,
+/// `dealer_frac` the precision of the dealer's sines and cosines (the result's scale is the sum
+/// of the two).
 #[allow(clippy::too_many_arguments)]
 pub fn open_start(
     party: usize,
@@ -61,16 +67,18 @@ pub fn open_start(
     terms: usize,
     frac: u32,
     dealer_frac: u32,
+    dealer: u8,
 ) -> Result<(Outgoing, Option<FourierState>), String> {
     let mask = modulus_mask(period_bits, frac)?;
+    let roles = Roles::new(dealer)?;
     let Share::Rss { first, second } = src else {
         return Err(format!("FourierOpen of a {:?} register", src.kind()));
     };
     let shape = first.shape().to_vec();
     let n = first.len();
-    let key = |j: usize| seeds.require_key(j).map_err(|e| e.to_string());
+    let key = |rho: usize| roles.key(seeds, rho);
     let mut out: Outgoing = Default::default();
-    match party {
+    match roles.role(party) {
         2 => {
             let mut k0 = Stream::new(key(0)?, instruction);
             let t0 = k0.words(n);
@@ -88,7 +96,7 @@ pub fn open_start(
                     to_p1[si] = s.wrapping_sub(p0_shares[si]);
                 }
             }
-            out[1] = to_p1;
+            out[roles.party(1)] = to_p1;
             Ok((out, None))
         }
         0 => {
@@ -101,7 +109,7 @@ pub fn open_start(
                 .zip(&t0)
                 .map(|(x, t)| x.wrapping_sub(*t) & mask)
                 .collect();
-            out[1] = sent.clone();
+            out[roles.party(1)] = sent.clone();
             Ok((
                 out,
                 Some(FourierState {
@@ -119,7 +127,7 @@ pub fn open_start(
                 .zip(&t1)
                 .map(|(x, t)| x.wrapping_sub(*t) & mask)
                 .collect();
-            out[0] = sent.clone();
+            out[roles.party(0)] = sent.clone();
             Ok((
                 out,
                 Some(FourierState {
@@ -133,8 +141,9 @@ pub fn open_start(
     }
 }
 
-/// Finishes the step: P0's or P1's Pending half (public factors encoded at the source scale
-/// `frac`), or P2's empty placeholder.
+/// Finishes the step: an opener's Pending half (public factors encoded at the source scale
+/// `frac`), or the dealer's empty placeholder.
+#[allow(clippy::too_many_arguments)]
 pub fn open_finish(
     party: usize,
     state: Option<FourierState>,
@@ -143,6 +152,7 @@ pub fn open_finish(
     coefficients: &[f64],
     frac: u32,
     dst_shape: &[usize],
+    dealer: u8,
 ) -> Result<Share, String> {
     let Some(state) = state else {
         return Ok(Share::Pending {
@@ -151,11 +161,12 @@ pub fn open_finish(
         });
     };
     let mask = modulus_mask(period_bits, frac)?;
+    let roles = Roles::new(dealer)?;
     let n = state.sent.len();
-    let peer_piece = incoming[1 - party];
+    let peer_piece = incoming[roles.party(1 - roles.role(party))];
     let shares: &[u64] = match &state.dealer_shares {
         Some(own) => own,
-        None => incoming[2],
+        None => incoming[roles.party(2)],
     };
     let terms = coefficients.len();
     if peer_piece.len() != n || shares.len() != 2 * terms * n {

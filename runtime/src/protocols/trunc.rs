@@ -1,4 +1,11 @@
-//! Truncation by 2^F with P2 as the dealer of the mask: `TruncOpen` then `TruncFinish`.
+//! Truncation by 2^F with one party as the dealer of the mask: `TruncOpen` then `TruncFinish`.
+//!
+//! Roles ([`super::Roles`]): the protocol below is written with P2 as the dealer and P0, P1 as
+//! the openers; with `dealer = d`, party P(d+1) plays P0, P(d+2) plays P1 and Pd plays P2, and
+//! every key index k_j below means the key of the relabelled pair (k_(j+d+1), indices mod 3).
+//! The relabelling is a rotation of the ring of parties, under which both who holds which
+//! replicated component and who holds which key are preserved, so the text (and its privacy
+//! argument) holds for each dealer as written; `d = 2` is the identity.
 //!
 //! Let v = x + 2^62 (so 0 <= v < 2^63 whenever |x| < 2^62). The dealer P2 draws r uniform in
 //! Z_2^64 from its private seed and writes r = rb 2^63 + r_low. P0 and P1 learn the opening
@@ -24,7 +31,7 @@
 //! and P1 receives y^0 - s0 with s0 from k_0 (P2 and P0 only). No failure probability: the
 //! result is exact up to one ulp for every |x| < 2^62.
 
-use super::Outgoing;
+use super::{Outgoing, Roles};
 use crate::prg::{PartySeeds, Stream};
 use crate::ring::{self, RingTensor};
 use crate::share::Share;
@@ -71,7 +78,7 @@ pub fn half_p1(c: u64, rc1: u64, rb1: u64, shift: u32) -> u64 {
         .wrapping_sub(rc1)
 }
 
-/// What P0 or P1 keeps between the start and the finish of `TruncOpen`.
+/// What opener (role P0 or P1) keeps between the start and the finish of `TruncOpen`.
 pub struct OpenState {
     /// The sum of the source components this party holds locally.
     local_sum: Vec<u64>,
@@ -81,15 +88,18 @@ pub struct OpenState {
     shift: u32,
 }
 
-/// Starts `TruncOpen` at `party`; returns the messages and, at P0 and P1, the state to finish.
+/// Starts `TruncOpen` at `party` with dealer `dealer`; returns the messages and, at the two
+/// openers, the state to finish.
 pub fn open_start(
     party: usize,
     seeds: &PartySeeds,
     instruction: u64,
     src: &Share,
     shift: u32,
+    dealer: u8,
 ) -> Result<(Outgoing, Option<OpenState>), String> {
     check_shift(shift)?;
+    let roles = Roles::new(dealer)?;
     let mut out: Outgoing = Default::default();
     let (own, other, additive) = match src {
         Share::Add3(z) => (z, None, true),
@@ -98,12 +108,10 @@ pub fn open_start(
     };
     let shape = own.shape().to_vec();
     let n = own.len();
-    if party == 2 {
+    let role = roles.role(party);
+    if role == 2 {
         let r = Stream::new(&seeds.private, instruction).words(n);
-        let mut correction = Stream::new(
-            seeds.require_key(0).map_err(|e| e.to_string())?,
-            instruction,
-        );
+        let mut correction = Stream::new(roles.key(seeds, 0)?, instruction);
         let rc0 = correction.words(n);
         let rb0 = correction.words(n);
         let own = ring::row_major(own);
@@ -112,7 +120,7 @@ pub fn open_start(
             .zip(&r)
             .map(|(v, m)| v.wrapping_add(*m))
             .collect();
-        // P2 holds (x2, x0) of an Rss: P0 lacks x2, P1 lacks x0.
+        // The dealer holds (x2, x0) of an Rss (in roles): P0 lacks x2, P1 lacks x0.
         let for_p1_value: Vec<u64> = match other {
             Some(x0) => ring::row_major(x0)
                 .iter()
@@ -130,14 +138,14 @@ pub fn open_start(
             rb1.push(rb.wrapping_sub(rb0[j]));
         }
         to_p1.extend(rb1);
-        out[0] = masked_own;
-        out[1] = to_p1;
+        out[roles.party(0)] = masked_own;
+        out[roles.party(1)] = to_p1;
         return Ok((out, None));
     }
     let local_sum = match other {
         Some(second) => ring::row_major(&ring::add(own, second)?),
         None => {
-            out[1 - party] = ring::row_major(own);
+            out[roles.party(1 - role)] = ring::row_major(own);
             ring::row_major(own)
         }
     };
@@ -152,7 +160,7 @@ pub fn open_start(
     ))
 }
 
-/// Finishes `TruncOpen`: P0's or P1's Pending half, or P2's empty placeholder.
+/// Finishes `TruncOpen`: an opener's Pending half, or the dealer's empty placeholder.
 pub fn open_finish(
     party: usize,
     seeds: &PartySeeds,
@@ -160,6 +168,7 @@ pub fn open_finish(
     state: Option<OpenState>,
     incoming: super::Incoming<'_>,
     dst_shape: &[usize],
+    dealer: u8,
 ) -> Result<Share, String> {
     let Some(state) = state else {
         return Ok(Share::Pending {
@@ -167,23 +176,26 @@ pub fn open_finish(
             shape: dst_shape.to_vec(),
         });
     };
+    let roles = Roles::new(dealer)?;
     let n = state.local_sum.len();
-    let peer = 1 - party;
-    let from_dealer = incoming[2];
+    let role = roles.role(party);
+    let from_peer = incoming[roles.party(1 - role)];
+    let from_dealer = incoming[roles.party(2)];
+    let expected = if role == 0 { n } else { 3 * n };
+    if from_dealer.len() != expected || (state.additive && from_peer.len() != n) {
+        return Err("TruncOpen: message sizes do not match the register".into());
+    }
     let opening = |j: usize| {
         let mut c = state.local_sum[j]
             .wrapping_add(from_dealer[j])
             .wrapping_add(OFFSET);
         if state.additive {
-            c = c.wrapping_add(incoming[peer][j]);
+            c = c.wrapping_add(from_peer[j]);
         }
         c
     };
-    let half: Vec<u64> = if party == 0 {
-        let mut correction = Stream::new(
-            seeds.require_key(0).map_err(|e| e.to_string())?,
-            instruction,
-        );
+    let half: Vec<u64> = if role == 0 {
+        let mut correction = Stream::new(roles.key(seeds, 0)?, instruction);
         let rc0 = correction.words(n);
         let rb0 = correction.words(n);
         (0..n)
@@ -201,63 +213,79 @@ pub fn open_finish(
     })
 }
 
-/// What a party keeps between the start and finish of `TruncFinish`.
+/// What a party keeps between the start and finish of `TruncFinish` (by role).
 pub enum FinishState {
-    /// P0: s0 and y^0 - s0 (which it sent).
+    /// Role P0: s0 and y^0 - s0 (which it sent).
     P0 { s0: RingTensor, sent: RingTensor },
-    /// P1: s2 and y^1 - s2 (which it sent).
+    /// Role P1: s2 and y^1 - s2 (which it sent).
     P1 { s2: RingTensor, sent: RingTensor },
-    /// P2: its two components (s2, s0), both from its keys.
+    /// The dealer: its two components (s2, s0), both from its keys.
     P2 { s2: RingTensor, s0: RingTensor },
 }
 
-/// Starts `TruncFinish`.
+/// Starts `TruncFinish` with dealer `dealer` (the dealer of the step that made the source).
 pub fn finish_start(
     party: usize,
     seeds: &PartySeeds,
     instruction: u64,
     src: &Share,
+    dealer: u8,
 ) -> Result<(Outgoing, FinishState), String> {
     let Share::Pending { share, shape } = src else {
         return Err(format!("TruncFinish of a {:?} register", src.kind()));
     };
-    let key = |j: usize| seeds.require_key(j).map_err(|e| e.to_string());
+    let roles = Roles::new(dealer)?;
+    let key = |rho: usize| roles.key(seeds, rho);
     let mut out: Outgoing = Default::default();
-    let state = match (party, share) {
-        (2, _) => FinishState::P2 {
+    let state = match (roles.role(party), share) {
+        (2, None) => FinishState::P2 {
             s2: Stream::new(key(2)?, instruction).tensor(shape),
             s0: Stream::new(key(0)?, instruction).tensor(shape),
         },
         (0, Some(y0)) => {
             let s0 = Stream::new(key(0)?, instruction).tensor(shape);
             let sent = ring::sub(y0, &s0)?;
-            out[1] = ring::row_major(&sent);
+            out[roles.party(1)] = ring::row_major(&sent);
             FinishState::P0 { s0, sent }
         }
         (1, Some(y1)) => {
             let s2 = Stream::new(key(2)?, instruction).tensor(shape);
             let sent = ring::sub(y1, &s2)?;
-            out[0] = ring::row_major(&sent);
+            out[roles.party(0)] = ring::row_major(&sent);
             FinishState::P1 { s2, sent }
         }
-        _ => return Err(format!("party P{party} holds no pending half")),
+        (2, Some(_)) => {
+            return Err(format!(
+                "P{party} holds a pending half but is the dealer P{dealer} of this TruncFinish \
+                 (its source was dealt by another party)"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "P{party} holds no pending half (its source was dealt by P{party}, not by \
+                 P{dealer})"
+            ))
+        }
     };
     Ok((out, state))
 }
 
-/// Finishes `TruncFinish`: the party's replicated components of the truncated value.
+/// Finishes `TruncFinish`: the party's replicated components of the truncated value (in
+/// roles, P0 holds (s0, s1), P1 (s1, s2), the dealer (s2, s0)).
 pub fn finish_finish(
     state: FinishState,
     incoming: super::Incoming<'_>,
+    dealer: u8,
 ) -> Result<(RingTensor, RingTensor), String> {
+    let roles = Roles::new(dealer)?;
     Ok(match state {
         FinishState::P0 { s0, sent } => {
-            let received = ring::from_vec(s0.shape(), incoming[1].to_vec())?;
+            let received = ring::from_vec(s0.shape(), incoming[roles.party(1)].to_vec())?;
             let s1 = ring::add(&sent, &received)?;
             (s0, s1)
         }
         FinishState::P1 { s2, sent } => {
-            let received = ring::from_vec(s2.shape(), incoming[0].to_vec())?;
+            let received = ring::from_vec(s2.shape(), incoming[roles.party(0)].to_vec())?;
             let s1 = ring::add(&received, &sent)?;
             (s1, s2)
         }

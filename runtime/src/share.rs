@@ -2,7 +2,8 @@
 //!
 //! Invariant: a [`Share`] never holds more than its party may know. For the replicated kinds the
 //! two tensors are the party's own components (i, i+1) of the secret, never a third one; an
-//! `Add3` holds component i alone; a `Pending` holds P0's or P1's half and nothing at P2.
+//! `Add3` holds component i alone; a `Pending` holds one of the two non-dealers' halves of a
+//! 2-out-of-2 share, and nothing at the step's dealer.
 
 use crate::ring::RingTensor;
 use ndarray::ArrayD;
@@ -29,8 +30,8 @@ pub enum Share {
     },
     /// Component z_i of a 3-out-of-3 XOR share.
     BoolAdd3(RingTensor),
-    /// P0's or P1's half of a 2-out-of-2 additive share between the truncation steps; `None`
-    /// at P2, which holds nothing of it.
+    /// A non-dealer's half of a 2-out-of-2 additive share between the two steps of a
+    /// truncation or after a Fourier opening; `None` at the step's dealer, which holds nothing.
     Pending {
         share: Option<RingTensor>,
         shape: Vec<usize>,

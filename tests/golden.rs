@@ -113,3 +113,17 @@ fn golden_substitutions_of_the_bert_fixture() {
         });
     }
 }
+
+/// The BERT fixture after PUMA mode's passes: every secret softmax a puma_softmax (the
+/// reciprocal's iterations from the static row-sum range [1, n]), every GeLU a puma_gelu, and
+/// (for now, the secformer replacements) sec_layer_norm with calibrated parameters and sec_tanh.
+#[test]
+fn golden_puma_ir_of_the_bert_fixture() {
+    insta::with_settings!({
+        snapshot_path => "../golden",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("puma__bert_opset17", printed_in("bert_opset17", Mode::Puma));
+    });
+}

@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod frontend;
 mod golden;
+mod puma_e2e;
 mod runtime_e2e;
 mod secformer_e2e;
 mod substitutions_e2e;

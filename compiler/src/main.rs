@@ -34,7 +34,8 @@ enum Mode {
     /// SecFormer's protocols, for models distilled for them (2Quad softmax, Fourier GeLU,
     /// Goldschmidt layer norm and division).
     Secformer,
-    /// PUMA's faithful approximations for stock models (not implemented yet).
+    /// PUMA's faithful approximations for stock models (comparison-tree softmax with exp,
+    /// four-segment GeLU; layer norm and tanh as in secformer mode for now).
     Puma,
     /// The exact operators (no protocol exists for softmax, GeLU, layer norm in this mode).
     Exact,

@@ -21,7 +21,9 @@
 //! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
 //! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
 //! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
-//! node that approximates it. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
+//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]): `puma` (softmax and GeLU, no
+//! calibration), then calibration and the same `sec-layer-norm`, `goldschmidt-div` and
+//! `sec-activations` (left with tanh only) as secformer mode, a stated deviation from PUMA. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
 //! exact operators.
 
 use crate::error::{CompileError, PassError};
@@ -40,8 +42,8 @@ pub enum Mode {
     /// for models distilled for them.
     #[default]
     Secformer,
-    /// PUMA's faithful approximations for stock models (not implemented yet: codegen refuses
-    /// the exact operators it would replace, naming the node).
+    /// PUMA's faithful approximations for stock models: PUMA softmax and GeLU; layer norm,
+    /// tanh and division by a secret by the secformer protocols for now (calibrated).
     Puma,
     /// No replacement: the exact operators (the plaintext reference of the original model).
     Exact,
@@ -105,6 +107,16 @@ pub const SUBSTITUTION_STAGES: &[&str] = &[
     passes::gelu_relu::NAME,
     passes::layer_norm_affine::NAME,
     passes::softmax_relu::NAME,
+];
+
+/// The stages PUMA mode adds after [`STAGES`] and the substitutions, in order: PUMA's softmax
+/// and GeLU, then (a deviation from PUMA until a range-reduced inverse square root exists) the
+/// secformer replacements of layer norm, division by a secret and tanh, calibrated.
+pub const PUMA_STAGES: &[&str] = &[
+    passes::puma::NAME,
+    passes::sec_layer_norm::NAME,
+    passes::goldschmidt_div::NAME,
+    passes::sec_activations::NAME,
 ];
 
 /// The stages secformer mode adds after [`STAGES`] and the substitutions, in order.
@@ -226,8 +238,14 @@ pub fn apply_mode(
         approximations: Vec::new(),
         warnings: Vec::new(),
     };
-    if options.mode != Mode::Secformer {
+    if options.mode == Mode::Exact {
         return Ok(compiled);
+    }
+    if options.mode == Mode::Puma {
+        // Softmax and GeLU first, so that calibration only sees what is left to calibrate.
+        let program = passes::puma::run(&compiled.program, &mut compiled.approximations)?;
+        stages.finish_stage(passes::puma::NAME, &program)?;
+        compiled.program = program;
     }
     let samples = if options.calibration.is_empty() {
         passes::calibrate::synthetic_samples(&compiled.program)
@@ -244,9 +262,15 @@ pub fn apply_mode(
     let ranges = passes::calibrate::calibrate(&compiled.program, &compiled.weights, &samples)?;
     let reports = &mut compiled.approximations;
     // Node ids stay valid across these rewrites: each pass replaces nodes one for one.
-    let program = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
-    stages.finish_stage(passes::quad_softmax::NAME, &program)?;
-    let program = passes::sec_layer_norm::run(&program, &ranges, reports)?;
+    let quad;
+    let program = if options.mode == Mode::Secformer {
+        quad = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
+        stages.finish_stage(passes::quad_softmax::NAME, &quad)?;
+        &quad
+    } else {
+        &compiled.program
+    };
+    let program = passes::sec_layer_norm::run(program, &ranges, reports)?;
     stages.finish_stage(passes::sec_layer_norm::NAME, &program)?;
     let program = passes::goldschmidt_div::run(&program, &ranges, reports)?;
     stages.finish_stage(passes::goldschmidt_div::NAME, &program)?;

@@ -297,6 +297,8 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
             let recip = a[1].mapv(|v| approx::goldschmidt_reciprocal(v, *deflation, *iterations));
             a[0] * &recip
         }
+        Op::PumaGelu => map(approx::puma_gelu),
+        Op::PumaSoftmax { axis, iterations } => puma_softmax(a, *axis, *iterations)?,
     };
     if out.shape() != expected.shape.as_slice() {
         return Err(format!(
@@ -356,6 +358,34 @@ fn quad2_softmax(
         lane.mapv_inplace(|v| v * recip);
     }
     Ok(q)
+}
+
+/// PUMA's softmax exactly as the protocol computes it (see [`Op::PumaSoftmax`]).
+fn puma_softmax(a: &[&ArrayD<f64>], axis: usize, iterations: u32) -> Result<ArrayD<f64>, String> {
+    let x = a[0];
+    let mut v = match a.get(1) {
+        Some(b) => {
+            let bias = b
+                .broadcast(x.raw_dim())
+                .ok_or("softmax bias does not broadcast")?;
+            ndarray::Zip::from(x).and(&bias).map_collect(|&x, &b| {
+                if b > crate::op::MASKED_BIAS {
+                    x + b
+                } else {
+                    crate::op::PUMA_MASKED_SCORE
+                }
+            })
+        }
+        None => x.clone(),
+    };
+    let deflation = x.shape()[axis].next_power_of_two() as f64;
+    for mut lane in v.lanes_mut(Axis(axis)) {
+        let max = lane.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        lane.mapv_inplace(|v| approx::puma_exp(v - max));
+        let recip = approx::goldschmidt_reciprocal(lane.sum(), deflation, iterations);
+        lane.mapv_inplace(|v| v * recip);
+    }
+    Ok(v)
 }
 
 /// 0.5 x (1 + erf(x / sqrt 2)).

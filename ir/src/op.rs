@@ -202,11 +202,29 @@ pub enum Op {
         deflation: f64,
         iterations: u32,
     },
+    /// PUMA's GeLU (`approx::puma_gelu`): 0 below -4, a cubic on [-4, -1.95), an even degree-6
+    /// polynomial plus 0.5 x on [-1.95, 3], x above 3.
+    PumaGelu,
+    /// PUMA's softmax along the last axis: v = x + b on entries the public bias b keeps
+    /// (b > MASKED_BIAS), PUMA_MASKED_SCORE on the others (so they give 0 when the row keeps
+    /// any entry); e = `approx::puma_exp`(v - max v) and
+    /// p = e * `approx::goldschmidt_reciprocal`(sum e, D, iterations) for D the power of two at
+    /// or above the row length (sum e lies in [1, n]: the max entry gives exp(0) = 1).
+    PumaSoftmax {
+        axis: usize,
+        iterations: u32,
+    },
 }
 
 /// A softmax bias at or below this marks a masked entry (PyTorch uses the float minimum, older
 /// exports -10000).
 pub const MASKED_BIAS: f64 = -1000.0;
+
+/// PUMA's softmax replaces a masked entry by this score before the row max: far below any
+/// score, yet within the bounded comparison's range (|a - b| < 2^15) against scores with
+/// |x| < 2^14. A masked entry then gives exp(-2^14 - max) = 0, unless the whole row is masked,
+/// which gives 1/n like the exact softmax of equal scores.
+pub const PUMA_MASKED_SCORE: f64 = -16384.0;
 
 impl Op {
     /// The printed name, also used in the cost report and by `secc inspect`.
@@ -250,6 +268,8 @@ impl Op {
             Op::SecTanh => "sec_tanh",
             Op::SecLayerNorm { .. } => "sec_layer_norm",
             Op::GoldschmidtDiv { .. } => "goldschmidt_div",
+            Op::PumaGelu => "puma_gelu",
+            Op::PumaSoftmax { .. } => "puma_softmax",
         }
     }
 
@@ -279,9 +299,9 @@ impl Op {
             Op::Where => Exactly(3),
             Op::Concat { .. } => Between(1, usize::MAX),
             Op::Gather { .. } | Op::Embedding | Op::MatMul => Exactly(2),
-            Op::Softmax { .. } | Op::Quad2Softmax { .. } => Between(1, 2),
+            Op::Softmax { .. } | Op::Quad2Softmax { .. } | Op::PumaSoftmax { .. } => Between(1, 2),
             Op::LayerNorm { .. } | Op::SecLayerNorm { .. } => Exactly(3),
-            Op::SecGelu | Op::SecTanh => Exactly(1),
+            Op::SecGelu | Op::SecTanh | Op::PumaGelu => Exactly(1),
             Op::GoldschmidtDiv { .. } => Exactly(2),
         }
     }
@@ -483,7 +503,7 @@ impl Op {
                 };
                 Ok(ValueType::new(shape, vis, enc))
             }
-            Op::Softmax { axis } | Op::Quad2Softmax { axis, .. } => {
+            Op::Softmax { axis } | Op::Quad2Softmax { axis, .. } | Op::PumaSoftmax { axis, .. } => {
                 let a = first.unwrap();
                 if *axis >= a.rank() {
                     return Err(format!("softmax axis {axis} for rank {}", a.rank()));
@@ -505,7 +525,7 @@ impl Op {
                     Encoding::Fixed,
                 ))
             }
-            Op::SecGelu | Op::SecTanh => Ok(ValueType::new(
+            Op::SecGelu | Op::SecTanh | Op::PumaGelu => Ok(ValueType::new(
                 first.unwrap().shape.clone(),
                 vis,
                 Encoding::Fixed,
@@ -587,6 +607,8 @@ impl Op {
             | Op::SecTanh
             | Op::SecLayerNorm { .. }
             | Op::GoldschmidtDiv { .. }
+            | Op::PumaGelu
+            | Op::PumaSoftmax { .. }
                 if secret_out || args.first().is_some_and(|a| a.is_secret()) =>
             {
                 let elems = args.first().map_or(n, |a| a.element_count() as u64);

@@ -47,7 +47,8 @@ pub fn attributes(op: &Op) -> String {
             deflation,
             iterations,
         } => format!("deflation {deflation}, {iterations} iterations"),
-        Op::SecGelu | Op::SecTanh => String::new(),
+        Op::PumaSoftmax { axis, iterations } => format!("axis {axis}, {iterations} iterations"),
+        Op::SecGelu | Op::SecTanh | Op::PumaGelu => String::new(),
         Op::Add
         | Op::Sub
         | Op::Mul

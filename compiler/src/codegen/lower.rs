@@ -642,6 +642,19 @@ impl<'p> Lowering<'p> {
                     *iterations,
                 )
             }
+            Op::PumaGelu => nonlinear::puma_gelu(&mut self.e, args[0].reg),
+            Op::PumaSoftmax { axis, iterations } => {
+                if *axis + 1 != shape.len() {
+                    return Err(
+                        self.unsupported(v, "PUMA softmax over an axis other than the last")
+                    );
+                }
+                if *iterations == 0 {
+                    return Err(self.invalid(v, "the reciprocal needs at least one iteration"));
+                }
+                let bias = args.get(1).map(|b| b.reg);
+                nonlinear::puma_softmax(&mut self.e, args[0].reg, bias, *iterations)
+            }
             Op::Pow { .. }
             | Op::Sqrt
             | Op::Reciprocal
@@ -657,8 +670,8 @@ impl<'p> Lowering<'p> {
                 return Err(self.unsupported(
                     v,
                     "no protocol for this operator on secret values in this mode (secformer \
-                     mode replaces softmax, GeLU, tanh, layer norm and division by a secret; \
-                     PUMA mode is not implemented yet)",
+                     and PUMA modes replace softmax, GeLU, tanh, layer norm and division by a \
+                     secret)",
                 ))
             }
         };

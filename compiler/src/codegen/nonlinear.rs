@@ -12,7 +12,7 @@ use super::compose::{bit_to_arith, msb_bounded, settle_product, truncate, COMPAR
 use super::emit::Emitter;
 use secc_ir::approx;
 use secc_ir::lir::{CommInstr, LocalInstr, Reg, RegKind};
-use secc_ir::op::{CompareKind, MASKED_BIAS};
+use secc_ir::op::{CompareKind, MASKED_BIAS, PUMA_MASKED_SCORE};
 use secc_ir::{Encoding, Op, Tensor};
 
 /// A public scalar encoded in the ring at `frac` fraction bits.
@@ -350,4 +350,228 @@ pub fn goldschmidt_div(e: &mut Emitter, a: Reg, b: Reg, deflation: f64, iteratio
     let deflated = rescale(e, b, e.frac(b) + log2);
     let recip = goldschmidt_reciprocal(e, deflated, iterations);
     product(e, a, recip, log2, frac)
+}
+
+/// Fraction bits for the public coefficients of PUMA's GeLU polynomials (F + 8: the largest
+/// term, 0.36 x^2 on [-4, 3], stays far below 2^(62 - 2F - 8)).
+fn puma_coefficient_bits(frac: u32) -> u32 {
+    frac + 8
+}
+
+/// c0 + sum_i c_i p_i for shares p_i at scale `frac`: each product by a public coefficient is
+/// local at scale frac + P, and one truncation by P brings the sum back (2 rounds).
+fn public_polynomial(e: &mut Emitter, terms: &[(Reg, f64)], constant: f64, frac: u32) -> Reg {
+    let precision = puma_coefficient_bits(frac);
+    let mut acc = ring_scalar(e, constant, frac + precision);
+    for &(power, c) in terms {
+        let shape = e.shape(power);
+        let coefficient = ring_scalar(e, c, precision);
+        let term = e.reg(RegKind::Rss, &shape, frac + precision);
+        e.local(LocalInstr::MulPublic {
+            dst: term,
+            a: power,
+            b: coefficient,
+        });
+        acc = add(e, term, acc);
+    }
+    truncate(e, acc, precision)
+}
+
+/// PUMA's GeLU (see `Op::PumaGelu`): the bounded comparisons [x < -4], [x < -1.95] and
+/// [-x < -3] (so that x = 3 stays in the middle segment, as `approx::puma_gelu` has it) run in
+/// parallel with the powers x^2, x^3 = x^2 x, x^4 = x^2 x^2, x^6 = x^3 x^3 (6 rounds) and the two
+/// polynomials (one truncation each, 2 rounds); the segments are then selected by products with
+/// the 0/1 indicators, summed before one reshare. 9 + 1 = 10 rounds. A polynomial evaluated
+/// outside its segment may wrap around the ring; it is multiplied by an exact 0 there.
+pub fn puma_gelu(e: &mut Emitter, x: Reg) -> Reg {
+    let frac = e.frac(x);
+    let shape = e.shape(x);
+    let below_cubic = less_than_constant(e, x, -4.0);
+    let below_middle = less_than_constant(e, x, -1.95);
+    let neg = e.reg(RegKind::Rss, &shape, frac);
+    e.local(LocalInstr::Neg { dst: neg, a: x });
+    let above = less_than_constant(e, neg, -3.0);
+    let one = ring_scalar(e, 1.0, 0);
+    let up_to_three = sub(e, one, above);
+    let cubic_segment = sub(e, below_middle, below_cubic);
+    let middle_segment = sub(e, up_to_three, below_middle);
+    let x2 = product(e, x, x, 0, frac);
+    let x3 = product(e, x2, x, 0, frac);
+    let x4 = product(e, x2, x2, 0, frac);
+    let x6 = product(e, x3, x3, 0, frac);
+    let cubic = public_polynomial(
+        e,
+        &[
+            (x3, -0.011034134030615728),
+            (x2, -0.11807612951181953),
+            (x, -0.42226581151983866),
+        ],
+        -0.5054031199708174,
+        frac,
+    );
+    let middle = public_polynomial(
+        e,
+        &[
+            (x6, 0.0018067462606141187),
+            (x4, -0.037688200365904236),
+            (x2, 0.3603292692789629),
+            (x, 0.5),
+        ],
+        0.008526321541038084,
+        frac,
+    );
+    let mut selected = Vec::new();
+    for (value, indicator) in [(cubic, cubic_segment), (middle, middle_segment), (x, above)] {
+        let part = e.reg(RegKind::Add3, &shape, frac);
+        e.local(LocalInstr::MulShares {
+            dst: part,
+            a: value,
+            b: indicator,
+        });
+        selected.push(part);
+    }
+    let mut sum = selected[0];
+    for &part in &selected[1..] {
+        let dst = e.reg(RegKind::Add3, &shape, frac);
+        sum = e.local(LocalInstr::Add {
+            dst,
+            a: sum,
+            b: part,
+        });
+    }
+    settle_product(e, sum, 0)
+}
+
+/// Elements `start..end` of `x` along `axis` (local).
+fn slice_axis(e: &mut Emitter, x: Reg, axis: usize, start: usize, end: usize) -> Reg {
+    let decl = e.decl(x).clone();
+    let mut shape = decl.shape.clone();
+    shape[axis] = end - start;
+    let dst = e.reg(decl.kind, &shape, decl.frac_bits);
+    e.local(LocalInstr::Struct {
+        dst,
+        src: x,
+        op: secc_ir::lir::StructOp::Slice { axis, start, end },
+    })
+}
+
+/// The maximum along `axis` (kept as a dimension of 1) by a comparison tree: each level pairs
+/// the first half of the remaining entries with the second, max = a - [a - b < 0] (a - b) (one
+/// bounded comparison, exact for |a - b| < 2^15, and one integer product), and carries an odd
+/// entry out to the next level. ceil(log2 n) levels of 9 + 1 rounds.
+pub fn max_tree(e: &mut Emitter, x: Reg, axis: usize) -> Reg {
+    let frac = e.frac(x);
+    let mut current = x;
+    loop {
+        let m = e.shape(current)[axis];
+        if m <= 1 {
+            return current;
+        }
+        let half = m / 2;
+        let a = slice_axis(e, current, axis, 0, half);
+        let b = slice_axis(e, current, axis, half, 2 * half);
+        let d = sub(e, a, b);
+        let b_wins = less_than_constant(e, d, 0.0);
+        let correction = product(e, b_wins, d, 0, frac);
+        let max = sub(e, a, correction);
+        current = if m % 2 == 1 {
+            let rest = slice_axis(e, current, axis, 2 * half, m);
+            let mut shape = e.shape(max);
+            shape[axis] += 1;
+            let dst = e.reg(RegKind::Rss, &shape, frac);
+            e.local(LocalInstr::Concat {
+                dst,
+                srcs: vec![max, rest],
+                axis,
+            })
+        } else {
+            max
+        };
+    }
+}
+
+/// PUMA's softmax along the last axis (see `Op::PumaSoftmax`): masked entries become
+/// `PUMA_MASKED_SCORE` (local), the row max by [`max_tree`], t = x - max, exp(t) by
+/// (1 + t/32)^32 (t/32 a free `Rescale`, 5 squarings at F + 8 fraction bits, the last one
+/// truncating to F) in parallel with the bounded comparison [t < -14]; the product by the 0/1
+/// indicator (1 round), the local row sum, the Goldschmidt reciprocal of sum / D for the power
+/// of two D >= n (a free `Rescale`; the sum lies in [1, n]) and the normalising product.
+/// Rounds: 10 ceil(log2 n) + 10 + 1 + 2k + 2 (+ 2 when a very long row or a large F needs the
+/// deflated sum truncated to keep the reciprocal's products below 2^62).
+pub fn puma_softmax(e: &mut Emitter, x: Reg, bias: Option<Reg>, iterations: u32) -> Reg {
+    let frac = e.frac(x);
+    let shape = e.shape(x);
+    let axis = shape.len() - 1;
+    let scores = match bias {
+        Some(bias) => {
+            let bias_shape = e.shape(bias);
+            let public = |e: &mut Emitter, op: Op, args: Vec<Reg>| {
+                let dst = e.reg(RegKind::Public, &bias_shape, 0);
+                e.local(LocalInstr::PublicOp { dst, op, args })
+            };
+            let floor = e.constant(Tensor::scalar(MASKED_BIAS, Encoding::Fixed));
+            let keep = public(
+                e,
+                Op::Compare {
+                    kind: CompareKind::Greater,
+                },
+                vec![bias, floor],
+            );
+            let low = e.constant(Tensor::scalar(PUMA_MASKED_SCORE, Encoding::Fixed));
+            let offset = public(e, Op::Where, vec![keep, bias, low]);
+            let offset_ring = e.reg(RegKind::Ring, &bias_shape, frac);
+            e.local(LocalInstr::Encode {
+                dst: offset_ring,
+                src: offset,
+                frac_bits: frac,
+            });
+            let keep_ring = e.reg(RegKind::Ring, &bias_shape, 0);
+            e.local(LocalInstr::Encode {
+                dst: keep_ring,
+                src: keep,
+                frac_bits: 0,
+            });
+            let kept = e.reg(RegKind::Rss, &shape, frac);
+            e.local(LocalInstr::MulPublic {
+                dst: kept,
+                a: x,
+                b: keep_ring,
+            });
+            add(e, kept, offset_ring)
+        }
+        None => x,
+    };
+    let max = max_tree(e, scores, axis);
+    let t = sub(e, scores, max);
+    let below = less_than_constant(e, t, -14.0);
+    let one_int = ring_scalar(e, 1.0, 0);
+    let in_range = sub(e, one_int, below);
+    // 1 + t / 32, then 5 squarings.
+    let base = rescale(e, t, frac + 5);
+    let one = ring_scalar(e, 1.0, frac + 5);
+    let mut power = add(e, base, one);
+    let work = (frac + 8).min(29).max(frac);
+    for i in 0..5 {
+        let out = if i == 4 { frac } else { work };
+        power = product(e, power, power, 0, out);
+    }
+    let exps = product(e, power, in_range, 0, frac);
+    let mut sum_shape = shape.clone();
+    sum_shape[axis] = 1;
+    let sum = e.reg(RegKind::Rss, &sum_shape, frac);
+    e.local(LocalInstr::ReduceSum {
+        dst: sum,
+        src: exps,
+        axes: vec![axis],
+        keep_dims: true,
+    });
+    let k = shape[axis].next_power_of_two().trailing_zeros();
+    let mut deflated = rescale(e, sum, frac + k);
+    // y (1 + e_i) <= 2D at scale 2w must stay below 2^61.
+    let widest = (60 - k) / 2;
+    if frac + k > widest {
+        deflated = truncate(e, deflated, frac + k - widest);
+    }
+    let recip = goldschmidt_reciprocal(e, deflated, iterations);
+    product(e, exps, recip, k, frac)
 }

@@ -1,0 +1,84 @@
+//! PUMA mode: `softmax` on secret scores becomes `puma_softmax` (row max by a comparison tree,
+//! exp by (1 + x/32)^32 with zero below -14, one Goldschmidt reciprocal per row) and `gelu` on
+//! secret values becomes `puma_gelu` (four segments). Neither needs calibration: the row sum of
+//! the exponentials lies in [1, n] (the max entry gives exp(0) = 1), so the deflation is the
+//! power of two D >= n and the iteration count follows from [1/D, 1]; both are reported.
+//!
+//! Layer norm, tanh and division by a secret are left to the secformer passes that
+//! `pipeline::apply_mode` runs after this one (a deviation from PUMA, see docs/protocols.md).
+
+use super::approximations::{ApproxReport, Choice, MAX_ITERATIONS, TOLERANCE};
+use super::rewrite;
+use crate::error::PassError;
+use secc_ir::{approx, Op, Program};
+
+pub const NAME: &str = "puma";
+
+/// The reciprocal's parameters for rows of `n` entries: D = the power of two at or above n and
+/// the iterations reaching [`TOLERANCE`] on sums in [1, n].
+pub fn softmax_reciprocal(n: usize) -> Choice {
+    let deflation = n.next_power_of_two() as f64;
+    match approx::reciprocal_iterations(1.0 / deflation, n as f64 / deflation, TOLERANCE) {
+        Some(k) if k <= MAX_ITERATIONS => Choice {
+            deflation,
+            iterations: k.max(1),
+            capped: false,
+        },
+        _ => Choice {
+            deflation,
+            iterations: MAX_ITERATIONS,
+            capped: true,
+        },
+    }
+}
+
+pub fn run(program: &Program, reports: &mut Vec<ApproxReport>) -> Result<Program, PassError> {
+    rewrite(program, NAME, |rb, v| {
+        let node = &rb.old.nodes[v];
+        if !node.ty.is_secret() {
+            return Ok(None);
+        }
+        let op = match node.op {
+            Op::Gelu { .. } => Op::PumaGelu,
+            Op::Softmax { axis } => {
+                let n = node.ty.shape[axis];
+                let choice = softmax_reciprocal(n);
+                reports.push(ApproxReport::reciprocal(
+                    &node.origin,
+                    "puma_softmax",
+                    "row sum of exp(x - max)",
+                    (1.0, n as f64),
+                    choice,
+                ));
+                Op::PumaSoftmax {
+                    axis,
+                    iterations: choice.iterations,
+                }
+            }
+            _ => return Ok(None),
+        };
+        let args = node
+            .args
+            .iter()
+            .map(|&a| rb.mapped(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        rb.emit(op, args, &node.origin).map(Some)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reciprocal_covers_every_possible_row_sum() {
+        for n in [1, 2, 7, 8, 128, 384, 512] {
+            let choice = softmax_reciprocal(n);
+            assert!(!choice.capped, "n = {n}");
+            for sum in [1.0, n as f64 / 2.0 + 0.5, n as f64] {
+                let got = approx::goldschmidt_reciprocal(sum, choice.deflation, choice.iterations);
+                assert!((got * sum - 1.0).abs() <= TOLERANCE, "n = {n}, sum = {sum}");
+            }
+        }
+    }
+}

@@ -740,7 +740,14 @@ impl<'p> Lowering<'p> {
                     true,
                 ));
             } else {
-                let gated = self.e.reg(RegKind::Public, shape, 0);
+                // The public product has the broadcast shape of its two operands, which may be
+                // smaller than the result's (a scalar branch gated by a row mask, say).
+                let gated_shape = secc_ir::types::broadcast_shapes(
+                    &self.e.shape(branch.reg),
+                    &self.e.shape(gate),
+                )
+                .expect("the verifier checked that the operands of where broadcast");
+                let gated = self.e.reg(RegKind::Public, &gated_shape, 0);
                 self.e.local(LocalInstr::PublicOp {
                     dst: gated,
                     op: Op::Mul,

@@ -278,3 +278,31 @@ fn a_bounded_comparison_is_exact_in_mpc_up_to_its_bound() {
         .collect();
     assert_eq!(report.outputs[0].data, want);
 }
+
+#[test]
+fn where_with_a_scalar_public_branch_lowers_and_runs() {
+    let mut p = Program::new("where", 16);
+    let x = p.add_input("x", InputRole::Client, vec![2, 3], Encoding::Fixed);
+    let mask = p.add_input("mask", InputRole::ClientPublic, vec![1, 3], Encoding::Bool);
+    let zero = scalar(&mut p, 0.25, "zero");
+    let y = p.push(Op::Where, vec![mask, x, zero], "where").unwrap();
+    p.add_output("y", y);
+    let low = generate(&p).unwrap();
+    let inputs: std::collections::HashMap<String, ndarray::ArrayD<f64>> = [
+        (
+            "x".to_string(),
+            ndarray::ArrayD::from_shape_vec(vec![2, 3], vec![1.0, -2.0, 3.5, 0.5, 7.0, -1.0])
+                .unwrap(),
+        ),
+        (
+            "mask".to_string(),
+            ndarray::ArrayD::from_shape_vec(vec![1, 3], vec![1.0, 0.0, 1.0]).unwrap(),
+        ),
+    ]
+    .into();
+    let report = secc_runtime::run_local(&low, &[], &inputs).unwrap();
+    assert_eq!(
+        report.outputs[0].data,
+        vec![1.0, 0.25, 3.5, 0.5, 0.25, -1.0]
+    );
+}

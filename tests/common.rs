@@ -101,3 +101,26 @@ pub fn check_reference_against(model: &Path, input: &Path, expected: &Path, tole
         );
     }
 }
+
+/// Runs `secc` with `args`, expecting success and one JSON object on stdout.
+pub fn secc_json(args: &[&str]) -> Value {
+    let out = secc(args);
+    assert!(
+        out.status.success(),
+        "secc {}: {}",
+        args.join(" "),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// `(rounds, bytes_sent)` of a `run --json` or `inspect --stats --json` object.
+pub fn cost_of_json(v: &Value) -> (u64, Vec<u64>) {
+    let bytes = v["bytes_sent"]
+        .as_array()
+        .expect("bytes_sent")
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    (v["rounds"].as_u64().expect("rounds"), bytes)
+}

@@ -5,28 +5,6 @@
 //! `secc inspect --stats --json` exactly.
 
 use crate::common::*;
-use serde_json::Value;
-
-fn json(args: &[&str]) -> Value {
-    let out = secc(args);
-    assert!(
-        out.status.success(),
-        "secc {}: {}",
-        args.join(" "),
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-fn cost(v: &Value) -> (u64, Vec<u64>) {
-    let bytes = v["bytes_sent"]
-        .as_array()
-        .expect("bytes_sent")
-        .iter()
-        .map(|b| b.as_u64().unwrap())
-        .collect();
-    (v["rounds"].as_u64().expect("rounds"), bytes)
-}
 
 #[test]
 fn bert_runs_in_puma_mode_within_the_error_bound_at_the_predicted_cost() {
@@ -51,15 +29,19 @@ fn bert_runs_in_puma_mode_within_the_error_bound_at_the_predicted_cost() {
     let log = stderr(&out);
     assert!(log.contains("puma_softmax @"), "{log}");
     assert!(log.contains("valid in ["), "{log}");
-    let stats = json(&["inspect", program, "--stats", "--json"]);
+    let stats = secc_json(&["inspect", program, "--stats", "--json"]);
     let by_op = stats["by_op"].as_object().expect("by_op");
     for op in ["puma_softmax", "puma_gelu"] {
         assert!(by_op.contains_key(op), "no {op} in {by_op:?}");
     }
     assert!(!by_op.contains_key("quad2_softmax") && !by_op.contains_key("sec_gelu"));
-    let run = json(&["run", program, "--input", input, "--json"]);
-    let reference = json(&["reference", program, "--input", input, "--json"]);
-    assert_eq!(cost(&run), cost(&stats), "measured vs predicted cost");
+    let run = secc_json(&["run", program, "--input", input, "--json"]);
+    let reference = secc_json(&["reference", program, "--input", input, "--json"]);
+    assert_eq!(
+        cost_of_json(&run),
+        cost_of_json(&stats),
+        "measured vs predicted cost"
+    );
     let (got, want) = (outputs_of(&run), outputs_of(&reference));
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {

@@ -4,29 +4,7 @@
 //! measured rounds and bytes equal `secc inspect --stats --json` exactly.
 
 use crate::common::*;
-use serde_json::Value;
 use std::path::Path;
-
-fn json(args: &[&str]) -> Value {
-    let out = secc(args);
-    assert!(
-        out.status.success(),
-        "secc {}: {}",
-        args.join(" "),
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-fn cost(v: &Value) -> (u64, Vec<u64>) {
-    let bytes = v["bytes_sent"]
-        .as_array()
-        .expect("bytes_sent")
-        .iter()
-        .map(|b| b.as_u64().unwrap())
-        .collect();
-    (v["rounds"].as_u64().expect("rounds"), bytes)
-}
 
 fn check(model: &str, input: &str, dir: &Path) {
     let program = dir.join(format!("{model}.secc"));
@@ -45,10 +23,14 @@ fn check(model: &str, input: &str, dir: &Path) {
     assert!(out.status.success(), "{model}: {}", stderr(&out));
     // The cost report states the range each approximation is valid for.
     assert!(stderr(&out).contains("valid in ["), "{}", stderr(&out));
-    let predicted = cost(&json(&["inspect", program, "--stats", "--json"]));
-    let run = json(&["run", program, "--input", input, "--json"]);
-    let reference = json(&["reference", program, "--input", input, "--json"]);
-    assert_eq!(cost(&run), predicted, "{model}: measured vs predicted cost");
+    let predicted = cost_of_json(&secc_json(&["inspect", program, "--stats", "--json"]));
+    let run = secc_json(&["run", program, "--input", input, "--json"]);
+    let reference = secc_json(&["reference", program, "--input", input, "--json"]);
+    assert_eq!(
+        cost_of_json(&run),
+        predicted,
+        "{model}: measured vs predicted cost"
+    );
     let got = outputs_of(&run);
     let want = outputs_of(&reference);
     assert_eq!(got.len(), want.len());
@@ -89,14 +71,14 @@ fn a_batch_of_two_with_different_padding_runs_too() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let input = models().join("inputs/bert_batch2.json");
-    let run = json(&[
+    let run = secc_json(&[
         "run",
         program.to_str().unwrap(),
         "--input",
         input.to_str().unwrap(),
         "--json",
     ]);
-    let reference = json(&[
+    let reference = secc_json(&[
         "reference",
         program.to_str().unwrap(),
         "--input",

@@ -8,23 +8,6 @@ use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 
-fn json(args: &[&str]) -> Value {
-    let out = secc(args);
-    assert!(
-        out.status.success(),
-        "secc {}: {}",
-        args.join(" "),
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-fn cost(v: &Value) -> (u64, Vec<u64>) {
-    let bytes = v["bytes_sent"].as_array().expect("bytes_sent");
-    let bytes = bytes.iter().map(|b| b.as_u64().unwrap()).collect();
-    (v["rounds"].as_u64().expect("rounds"), bytes)
-}
-
 fn op_count(stats: &Value, op: &str) -> u64 {
     stats["ops"][op].as_u64().unwrap_or(0)
 }
@@ -44,12 +27,12 @@ fn check(model: &str, input: &str, flags: &[&str], dir: &Path) -> Value {
     // The summary names them: "mode: Secformer, --gelu relu, ...".
     let named: Vec<String> = flags.chunks(2).map(|pair| pair.join(" ")).collect();
     assert!(stderr(&out).contains(&named.join(", ")), "{}", stderr(&out));
-    let stats = json(&["inspect", program, "--stats", "--json"]);
-    let run = json(&["run", program, "--input", input, "--json"]);
-    let reference = json(&["reference", program, "--input", input, "--json"]);
+    let stats = secc_json(&["inspect", program, "--stats", "--json"]);
+    let run = secc_json(&["run", program, "--input", input, "--json"]);
+    let reference = secc_json(&["reference", program, "--input", input, "--json"]);
     assert_eq!(
-        cost(&run),
-        cost(&stats),
+        cost_of_json(&run),
+        cost_of_json(&stats),
         "{model} {flags:?}: measured vs predicted"
     );
     let (got, want) = (outputs_of(&run), outputs_of(&reference));
@@ -161,14 +144,14 @@ fn substitutions_on_a_compiled_program_are_refused() {
     );
     // With the ONNX model, reference applies them: the plaintext function of the substituted
     // model differs from the original's.
-    let plain = json(&[
+    let plain = secc_json(&[
         "reference",
         model.to_str().unwrap(),
         "--input",
         input.to_str().unwrap(),
         "--json",
     ]);
-    let relu = json(&[
+    let relu = secc_json(&[
         "reference",
         model.to_str().unwrap(),
         "--input",

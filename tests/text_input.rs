@@ -5,7 +5,6 @@
 //! unit tests and here only for its clear refusal on a model whose vocabulary it does not match.
 
 use crate::common::*;
-use serde_json::Value;
 use std::path::PathBuf;
 
 fn tokenizers() -> PathBuf {
@@ -16,24 +15,13 @@ fn arg(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn json(args: &[&str]) -> Value {
-    let out = secc(args);
-    assert!(
-        out.status.success(),
-        "secc {}: {}",
-        args.join(" "),
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
 #[test]
 fn reference_of_text_equals_reference_of_the_python_token_ids() {
     let dir = tempfile::tempdir().unwrap();
     let model = models().join("minilm_tp_opset17.onnx");
     let tiny = tokenizers().join("tiny_wordpiece.tokenizer.json");
     let text = tokenizers().join("sentences.txt");
-    let from_text = json(&[
+    let from_text = secc_json(&[
         "reference",
         arg(&model),
         "--tokenizer",
@@ -53,7 +41,7 @@ fn reference_of_text_equals_reference_of_the_python_token_ids() {
             "attention_mask": [[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1, 0]]}"#,
     )
     .unwrap();
-    let from_ids = json(&["reference", arg(&model), "--input", arg(&ids), "--json"]);
+    let from_ids = secc_json(&["reference", arg(&model), "--input", arg(&ids), "--json"]);
     assert_eq!(from_text, from_ids);
     let names: Vec<_> = outputs_of(&from_text)
         .into_iter()
@@ -82,14 +70,14 @@ fn run_and_reference_of_a_program_take_text() {
     let list = dir.path().join("sentences.json");
     std::fs::write(&list, r#"["Secure computation is fun!", "Hello world"]"#).unwrap();
     let text = ["--tokenizer", arg(&tiny), "--input", arg(&list), "--json"];
-    let run = json(
+    let run = secc_json(
         &[
             &["run", arg(&program), "--outputs", "sentence_embedding"],
             &text[..],
         ]
         .concat(),
     );
-    let reference = json(
+    let reference = secc_json(
         &[
             &[
                 "reference",

@@ -120,6 +120,33 @@ pub fn goldschmidt_rsqrt(e: &mut Emitter, b: Reg, iterations: u32) -> Reg {
     y
 }
 
+/// A public operation whose result has the shape of the public register `like`.
+fn public_op(e: &mut Emitter, like: Reg, op: Op, args: Vec<Reg>) -> Reg {
+    let shape = e.shape(like);
+    let dst = e.reg(RegKind::Public, &shape, 0);
+    e.local(LocalInstr::PublicOp { dst, op, args })
+}
+
+/// 1 where the public softmax bias keeps an entry (bias > MASKED_BIAS), 0 where it masks it.
+fn kept_entries(e: &mut Emitter, bias: Reg) -> Reg {
+    let floor = e.constant(Tensor::scalar(MASKED_BIAS, Encoding::Fixed));
+    let greater = Op::Compare {
+        kind: CompareKind::Greater,
+    };
+    public_op(e, bias, greater, vec![bias, floor])
+}
+
+/// A public register encoded in the ring at `frac` fraction bits.
+fn encode_public(e: &mut Emitter, public: Reg, frac: u32) -> Reg {
+    let shape = e.shape(public);
+    let dst = e.reg(RegKind::Ring, &shape, frac);
+    e.local(LocalInstr::Encode {
+        dst,
+        src: public,
+        frac_bits: frac,
+    })
+}
+
 /// SecFormer's 2Quad softmax along the last axis (see `Op::Quad2Softmax`).
 pub fn quad2_softmax(
     e: &mut Emitter,
@@ -134,35 +161,13 @@ pub fn quad2_softmax(
     let axis = shape.len() - 1;
     let (shifted, keep) = match bias {
         Some(bias) => {
-            let bias_shape = e.shape(bias);
-            let public = |e: &mut Emitter, op: Op, args: Vec<Reg>| {
-                let dst = e.reg(RegKind::Public, &bias_shape, 0);
-                e.local(LocalInstr::PublicOp { dst, op, args })
-            };
-            let floor = e.constant(Tensor::scalar(MASKED_BIAS, Encoding::Fixed));
-            let keep = public(
-                e,
-                Op::Compare {
-                    kind: CompareKind::Greater,
-                },
-                vec![bias, floor],
-            );
+            let keep = kept_entries(e, bias);
             let zero = e.constant(Tensor::scalar(0.0, Encoding::Fixed));
-            let finite = public(e, Op::Where, vec![keep, bias, zero]);
+            let finite = public_op(e, bias, Op::Where, vec![keep, bias, zero]);
             let c = e.constant(Tensor::scalar(shift, Encoding::Fixed));
-            let offset = public(e, Op::Add, vec![finite, c]);
-            let offset_ring = e.reg(RegKind::Ring, &bias_shape, frac);
-            e.local(LocalInstr::Encode {
-                dst: offset_ring,
-                src: offset,
-                frac_bits: frac,
-            });
-            let keep_ring = e.reg(RegKind::Ring, &bias_shape, 0);
-            e.local(LocalInstr::Encode {
-                dst: keep_ring,
-                src: keep,
-                frac_bits: 0,
-            });
+            let offset = public_op(e, bias, Op::Add, vec![finite, c]);
+            let offset_ring = encode_public(e, offset, frac);
+            let keep_ring = encode_public(e, keep, 0);
             (add(e, x, offset_ring), Some(keep_ring))
         }
         None => {
@@ -504,33 +509,11 @@ pub fn puma_softmax(e: &mut Emitter, x: Reg, bias: Option<Reg>, iterations: u32)
     let axis = shape.len() - 1;
     let scores = match bias {
         Some(bias) => {
-            let bias_shape = e.shape(bias);
-            let public = |e: &mut Emitter, op: Op, args: Vec<Reg>| {
-                let dst = e.reg(RegKind::Public, &bias_shape, 0);
-                e.local(LocalInstr::PublicOp { dst, op, args })
-            };
-            let floor = e.constant(Tensor::scalar(MASKED_BIAS, Encoding::Fixed));
-            let keep = public(
-                e,
-                Op::Compare {
-                    kind: CompareKind::Greater,
-                },
-                vec![bias, floor],
-            );
+            let keep = kept_entries(e, bias);
             let low = e.constant(Tensor::scalar(PUMA_MASKED_SCORE, Encoding::Fixed));
-            let offset = public(e, Op::Where, vec![keep, bias, low]);
-            let offset_ring = e.reg(RegKind::Ring, &bias_shape, frac);
-            e.local(LocalInstr::Encode {
-                dst: offset_ring,
-                src: offset,
-                frac_bits: frac,
-            });
-            let keep_ring = e.reg(RegKind::Ring, &bias_shape, 0);
-            e.local(LocalInstr::Encode {
-                dst: keep_ring,
-                src: keep,
-                frac_bits: 0,
-            });
+            let offset = public_op(e, bias, Op::Where, vec![keep, bias, low]);
+            let offset_ring = encode_public(e, offset, frac);
+            let keep_ring = encode_public(e, keep, 0);
             let kept = e.reg(RegKind::Rss, &shape, frac);
             e.local(LocalInstr::MulPublic {
                 dst: kept,

@@ -88,16 +88,8 @@ impl ApproxReport {
         calibrated: (f64, f64),
         choice: Choice,
     ) -> Self {
-        let (a, b) = approx::reciprocal_valid_range(choice.iterations, TOLERANCE);
-        ApproxReport {
-            node: node.to_string(),
-            op,
-            quantity,
-            calibrated,
-            deflation: choice.deflation,
-            iterations: choice.iterations,
-            valid: (a * choice.deflation, b * choice.deflation),
-        }
+        let deflated = approx::reciprocal_valid_range(choice.iterations, TOLERANCE);
+        Self::with_valid(node, op, quantity, calibrated, choice, deflated)
     }
 
     /// The report for an inverse square root of `quantity` with `choice`.
@@ -108,7 +100,19 @@ impl ApproxReport {
         calibrated: (f64, f64),
         choice: Choice,
     ) -> Self {
-        let (a, b) = approx::rsqrt_valid_range(choice.iterations, TOLERANCE);
+        let deflated = approx::rsqrt_valid_range(choice.iterations, TOLERANCE);
+        Self::with_valid(node, op, quantity, calibrated, choice, deflated)
+    }
+
+    /// `deflated_valid` is the valid range of the iteration's input, after deflation.
+    fn with_valid(
+        node: &str,
+        op: &'static str,
+        quantity: &'static str,
+        calibrated: (f64, f64),
+        choice: Choice,
+        deflated_valid: (f64, f64),
+    ) -> Self {
         ApproxReport {
             node: node.to_string(),
             op,
@@ -116,7 +120,10 @@ impl ApproxReport {
             calibrated,
             deflation: choice.deflation,
             iterations: choice.iterations,
-            valid: (a * choice.deflation, b * choice.deflation),
+            valid: (
+                deflated_valid.0 * choice.deflation,
+                deflated_valid.1 * choice.deflation,
+            ),
         }
     }
 

@@ -3,20 +3,21 @@
 //! `all-MiniLM-L6-v2_opset17.onnx` and `optimum_st/model.onnx`, e.g.
 //!
 //! ```text
-//! SECC_THIRD_PARTY_DIR=/work/thirdparty cargo test -p secc --test e2e third_party
+//! SECC_THIRD_PARTY_DIR=/work/thirdparty cargo test -p secc --test e2e third_party -- --ignored
 //! ```
 //!
-//! Without the variable the test prints a note and checks nothing.
+//! It is `#[ignore]`d by default (the files are not in the repository, so CI cannot run it) and
+//! fails, rather than passing vacuously, when it is run without the variable.
 
 use crate::common::*;
 use std::path::PathBuf;
 
 #[test]
+#[ignore = "needs the 90 MB third-party exports: set SECC_THIRD_PARTY_DIR and pass --ignored"]
 fn real_minilm_exports_match_their_expected_outputs() {
-    let Some(dir) = std::env::var_os("SECC_THIRD_PARTY_DIR").map(PathBuf::from) else {
-        eprintln!("note: SECC_THIRD_PARTY_DIR is not set; skipping the real MiniLM exports");
-        return;
-    };
+    let dir = std::env::var_os("SECC_THIRD_PARTY_DIR")
+        .map(PathBuf::from)
+        .expect("SECC_THIRD_PARTY_DIR must name the directory of the third-party exports");
     let expected = repo().join("examples/third_party/expected");
     let inputs = [
         (

@@ -23,7 +23,25 @@ fn check(model: &str, input: &str, dir: &Path) {
     assert!(out.status.success(), "{model}: {}", stderr(&out));
     // The cost report states the range each approximation is valid for.
     assert!(stderr(&out).contains("valid in ["), "{}", stderr(&out));
-    let predicted = cost_of_json(&secc_json(&["inspect", program, "--stats", "--json"]));
+    let stats = secc_json(&["inspect", program, "--stats", "--json"]);
+    let predicted = cost_of_json(&stats);
+    // Every iterative approximation states a non-empty valid range for its input.
+    let approximations = stats["approximations"].as_array().expect("approximations");
+    let ops: Vec<&str> = approximations
+        .iter()
+        .map(|a| a["op"].as_str().unwrap())
+        .collect();
+    assert!(
+        ops.contains(&"quad2_softmax") && ops.contains(&"sec_layer_norm"),
+        "{ops:?}"
+    );
+    for a in approximations {
+        let (lo, hi) = (
+            a["valid"][0].as_f64().unwrap(),
+            a["valid"][1].as_f64().unwrap(),
+        );
+        assert!(0.0 < lo && lo < hi, "{a}");
+    }
     let run = secc_json(&["run", program, "--input", input, "--json"]);
     let reference = secc_json(&["reference", program, "--input", input, "--json"]);
     assert_eq!(

@@ -77,6 +77,17 @@ pub fn to_json(program: &Program, cost_report: &CostReport) -> Value {
             "nonlinear_elements": cost.nonlinear_elements,
         },
         "origins": origins,
+        "approximations": crate::passes::approximations::valid_ranges(program)
+            .into_iter()
+            .map(|r| json!({
+                "node": r.node,
+                "op": r.op,
+                "quantity": r.quantity,
+                "deflation": r.deflation,
+                "iterations": r.iterations,
+                "valid": [r.valid.0, r.valid.1],
+            }))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -113,5 +124,12 @@ pub fn summary(program: &Program) -> String {
         "  abstract cost: {} secret products, {} product outputs, {} non-linear elements",
         cost.secret_products, cost.product_outputs, cost.nonlinear_elements
     );
+    for r in crate::passes::approximations::valid_ranges(program) {
+        let _ = writeln!(
+            s,
+            "  valid range: {} @ {}: {} in [{:.4e}, {:.4e}] (deflation {}, {} iterations)",
+            r.op, r.node, r.quantity, r.valid.0, r.valid.1, r.deflation, r.iterations
+        );
+    }
     s
 }

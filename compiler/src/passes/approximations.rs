@@ -183,3 +183,76 @@ mod tests {
         assert!(reciprocal(1e-12, 1e6).capped);
     }
 }
+
+/// Where one iterative approximation of a compiled program is accurate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRange {
+    /// The ONNX node.
+    pub node: String,
+    pub op: &'static str,
+    /// The approximated quantity (before deflation).
+    pub quantity: &'static str,
+    pub deflation: f64,
+    pub iterations: u32,
+    /// Inputs on which the iterations reach [`TOLERANCE`].
+    pub valid: (f64, f64),
+}
+
+/// The range each iterative approximation in `program` is valid for, derived from the
+/// parameters stored in its node (so `secc inspect` can state it for any compiled program).
+pub fn valid_ranges(program: &secc_ir::Program) -> Vec<ValidRange> {
+    use secc_ir::Op;
+    let scale = |(a, b): (f64, f64), d: f64| (a * d, b * d);
+    program
+        .nodes
+        .iter()
+        .filter_map(|(_, node)| {
+            let (quantity, deflation, iterations, deflated) = match node.op {
+                Op::Quad2Softmax {
+                    deflation,
+                    iterations,
+                    ..
+                } => (
+                    "row sum of (x + 5)^2",
+                    deflation,
+                    iterations,
+                    approx::reciprocal_valid_range(iterations, TOLERANCE),
+                ),
+                Op::PumaSoftmax { axis, iterations } => (
+                    "row sum of exp(x - max)",
+                    node.ty.shape[axis].next_power_of_two() as f64,
+                    iterations,
+                    approx::reciprocal_valid_range(iterations, TOLERANCE),
+                ),
+                Op::GoldschmidtDiv {
+                    deflation,
+                    iterations,
+                } => (
+                    "divisor",
+                    deflation,
+                    iterations,
+                    approx::reciprocal_valid_range(iterations, TOLERANCE),
+                ),
+                Op::SecLayerNorm {
+                    deflation,
+                    iterations,
+                    ..
+                } => (
+                    "row variance + eps",
+                    deflation,
+                    iterations,
+                    approx::rsqrt_valid_range(iterations, TOLERANCE),
+                ),
+                _ => return None,
+            };
+            Some(ValidRange {
+                node: node.origin.clone(),
+                op: node.op.name(),
+                quantity,
+                deflation,
+                iterations,
+                valid: scale(deflated, deflation),
+            })
+        })
+        .collect()
+}

@@ -143,3 +143,52 @@ impl ProgramBuilder {
         self.program
     }
 }
+
+/// A complete example program file for tests and demonstrations: y = x * w + x for a secret
+/// 2 x 3 client input `x` and a secret 2 x 3 parameter `w` (one truncated product, two rounds,
+/// then a local addition), with the owner's weights [0.5, -1.5, 2.0, 0.0, 3.25, -0.125].
+/// `label` names the IR program, so different labels give different program hashes.
+pub fn example_product_program(label: &str) -> secc_ir::bytecode::Container {
+    use secc_ir::lir::{CommInstr, InputForm, LocalInstr, RegKind};
+    let mut b = ProgramBuilder::new(16);
+    let x = b.input("x", &[2, 3], InputForm::Secret { frac_bits: 16 });
+    let w = b.param("w", &[2, 3], 16);
+    let product = b.reg(RegKind::Add3, &[2, 3], 32);
+    b.local(LocalInstr::MulShares {
+        dst: product,
+        a: x,
+        b: w,
+    });
+    let pending = b.reg(RegKind::Pending, &[2, 3], 16);
+    b.comm(CommInstr::TruncOpen {
+        dst: pending,
+        src: product,
+        shift: 16,
+        dealer: 2,
+    });
+    b.close_stage();
+    let truncated = b.reg(RegKind::Rss, &[2, 3], 16);
+    b.comm(CommInstr::TruncFinish {
+        dst: truncated,
+        src: pending,
+        dealer: 2,
+    });
+    let y = b.reg(RegKind::Rss, &[2, 3], 16);
+    b.local(LocalInstr::Add {
+        dst: y,
+        a: truncated,
+        b: x,
+    });
+    b.output("y", y);
+    secc_ir::bytecode::Container {
+        program: secc_ir::Program::new(label, 16),
+        low: b.finish(),
+        weights: Some(secc_ir::Weights {
+            tensors: vec![secc_ir::Tensor::new(
+                vec![2, 3],
+                secc_ir::Encoding::Fixed,
+                vec![0.5, -1.5, 2.0, 0.0, 3.25, -0.125],
+            )],
+        }),
+    }
+}

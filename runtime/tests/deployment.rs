@@ -4,9 +4,6 @@
 
 use ndarray::ArrayD;
 use secc_ir::bytecode::{self, Container};
-use secc_ir::lir::{CommInstr, InputForm, LocalInstr, RegKind};
-use secc_ir::{Encoding, Program, Tensor, Weights};
-use secc_runtime::builder::ProgramBuilder;
 use secc_runtime::deploy::{
     run_client, run_local_processes, write_deployment, DeployConfig, DeploymentFiles,
     LocalProcessOptions,
@@ -24,48 +21,16 @@ const PARTY_BIN: &str = env!("CARGO_BIN_EXE_secc-party");
 const EXIT_BOUND: Duration = Duration::from_secs(15);
 
 const X: [f64; 6] = [1.0, 2.0, -3.0, 0.5, -0.25, 4.0];
-const W: [f64; 6] = [0.5, -1.5, 2.0, 0.0, 3.25, -0.125];
 
-/// y = x * w + x: a secret product with truncation (two rounds) and a local addition. `label`
-/// changes the program (and so its hash) without changing what it computes.
+/// y = x * w + x (`example_product_program`); `label` changes the program (and so its hash)
+/// without changing what it computes.
 fn container(label: &str) -> Container {
-    let mut b = ProgramBuilder::new(16);
-    let x = b.input("x", &[2, 3], InputForm::Secret { frac_bits: 16 });
-    let w = b.param("w", &[2, 3], 16);
-    let product = b.reg(RegKind::Add3, &[2, 3], 32);
-    b.local(LocalInstr::MulShares {
-        dst: product,
-        a: x,
-        b: w,
-    });
-    let pending = b.reg(RegKind::Pending, &[2, 3], 16);
-    b.comm(CommInstr::TruncOpen {
-        dst: pending,
-        src: product,
-        shift: 16,
-        dealer: 2,
-    });
-    b.close_stage();
-    let truncated = b.reg(RegKind::Rss, &[2, 3], 16);
-    b.comm(CommInstr::TruncFinish {
-        dst: truncated,
-        src: pending,
-        dealer: 2,
-    });
-    let y = b.reg(RegKind::Rss, &[2, 3], 16);
-    b.local(LocalInstr::Add {
-        dst: y,
-        a: truncated,
-        b: x,
-    });
-    b.output("y", y);
-    Container {
-        program: Program::new(label, 16),
-        low: b.finish(),
-        weights: Some(Weights {
-            tensors: vec![Tensor::new(vec![2, 3], Encoding::Fixed, W.to_vec())],
-        }),
-    }
+    secc_runtime::builder::example_product_program(label)
+}
+
+/// The owner's plaintext weights of `container`.
+fn weights() -> Vec<f64> {
+    container("a").weights.unwrap().tensors[0].data.clone()
 }
 
 fn inputs() -> HashMap<String, ArrayD<f64>> {
@@ -190,7 +155,7 @@ fn three_party_processes_compute_with_the_client() {
         (y.name.as_str(), y.shape.as_slice()),
         ("y", &[2usize, 3][..])
     );
-    for ((got, x), w) in y.data.iter().zip(X).zip(W) {
+    for ((got, x), w) in y.data.iter().zip(X).zip(weights()) {
         assert!((got - (x * w + x)).abs() < 1e-3, "{got} vs {}", x * w + x);
     }
     let predicted = program.low.predicted_cost();
@@ -353,7 +318,7 @@ fn a_local_run_starts_and_supervises_the_three_processes() {
         timeout: Duration::from_secs(20),
     };
     let run = run_local_processes(&container("a"), &inputs(), &options).unwrap();
-    for ((got, x), w) in run.outputs[0].data.iter().zip(X).zip(W) {
+    for ((got, x), w) in run.outputs[0].data.iter().zip(X).zip(weights()) {
         assert!((got - (x * w + x)).abs() < 1e-3, "{got} vs {}", x * w + x);
     }
     assert_eq!(run.parties[1].rounds, 2);

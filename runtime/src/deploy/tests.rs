@@ -1,54 +1,10 @@
 use super::*;
-use crate::builder::ProgramBuilder;
-use secc_ir::lir::{CommInstr, InputForm, LocalInstr, RegKind};
-use secc_ir::{Encoding, Program, Tensor, Weights};
 use std::net::TcpListener;
 use std::thread;
 
-/// y = x * w + x for a secret input x and a secret parameter w, both 2 x 3: one product with
-/// truncation (two rounds) and local additions.
+/// y = x * w + x (see `example_product_program`).
 fn container() -> Container {
-    let mut b = ProgramBuilder::new(16);
-    let x = b.input("x", &[2, 3], InputForm::Secret { frac_bits: 16 });
-    let w = b.param("w", &[2, 3], 16);
-    let product = b.reg(RegKind::Add3, &[2, 3], 32);
-    b.local(LocalInstr::MulShares {
-        dst: product,
-        a: x,
-        b: w,
-    });
-    let pending = b.reg(RegKind::Pending, &[2, 3], 16);
-    b.comm(CommInstr::TruncOpen {
-        dst: pending,
-        src: product,
-        shift: 16,
-        dealer: 2,
-    });
-    b.close_stage();
-    let truncated = b.reg(RegKind::Rss, &[2, 3], 16);
-    b.comm(CommInstr::TruncFinish {
-        dst: truncated,
-        src: pending,
-        dealer: 2,
-    });
-    let y = b.reg(RegKind::Rss, &[2, 3], 16);
-    b.local(LocalInstr::Add {
-        dst: y,
-        a: truncated,
-        b: x,
-    });
-    b.output("y", y);
-    Container {
-        program: Program::new("deploy-test", 16),
-        low: b.finish(),
-        weights: Some(Weights {
-            tensors: vec![Tensor::new(
-                vec![2, 3],
-                Encoding::Fixed,
-                vec![0.5, -1.5, 2.0, 0.0, 3.25, -0.125],
-            )],
-        }),
-    }
+    crate::builder::example_product_program("deploy-test")
 }
 
 fn temp_dir(name: &str) -> PathBuf {

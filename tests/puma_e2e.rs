@@ -1,5 +1,6 @@
 //! The BERT fixture compiled in PUMA mode (comparison-tree softmax with (1 + x/32)^32, the
-//! four-segment GeLU; layer norm and tanh by the secformer protocols for now) runs across three
+//! four-segment GeLU, the piecewise-polynomial tanh; layer norm by the secformer protocol for
+//! now) runs across three
 //! in-process parties: the MPC outputs stay within 1e-2 of `secc reference` on the same compiled
 //! program with a padded input, and the measured rounds and bytes equal
 //! `secc inspect --stats --json` exactly.
@@ -8,10 +9,23 @@ use crate::common::*;
 
 #[test]
 fn bert_runs_in_puma_mode_within_the_error_bound_at_the_predicted_cost() {
+    check_puma_run("bert_opset17", &["puma_softmax", "puma_gelu"]);
+}
+
+/// The classifier's pooler tanh becomes `puma_tanh`.
+#[test]
+fn bert_classifier_runs_in_puma_mode_with_puma_tanh() {
+    check_puma_run(
+        "bert_cls_opset17",
+        &["puma_softmax", "puma_gelu", "puma_tanh"],
+    );
+}
+
+fn check_puma_run(stem: &str, expected_ops: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("bert_opset17.secc");
+    let program = dir.path().join(format!("{stem}.secc"));
     let program = program.to_str().unwrap();
-    let model = models().join("bert_opset17.onnx");
+    let model = models().join(format!("{stem}.onnx"));
     let input = models().join("inputs/bert_pad.json");
     let input = input.to_str().unwrap();
     let out = secc(&[
@@ -31,10 +45,12 @@ fn bert_runs_in_puma_mode_within_the_error_bound_at_the_predicted_cost() {
     assert!(log.contains("valid in ["), "{log}");
     let stats = secc_json(&["inspect", program, "--stats", "--json"]);
     let by_op = stats["by_op"].as_object().expect("by_op");
-    for op in ["puma_softmax", "puma_gelu"] {
+    for &op in expected_ops {
         assert!(by_op.contains_key(op), "no {op} in {by_op:?}");
     }
-    assert!(!by_op.contains_key("quad2_softmax") && !by_op.contains_key("sec_gelu"));
+    for op in ["quad2_softmax", "sec_gelu", "sec_tanh"] {
+        assert!(!by_op.contains_key(op), "{op} in puma mode: {by_op:?}");
+    }
     let run = secc_json(&["run", program, "--input", input, "--json"]);
     let reference = secc_json(&["reference", program, "--input", input, "--json"]);
     assert_eq!(

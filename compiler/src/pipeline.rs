@@ -21,9 +21,9 @@
 //! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
 //! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
 //! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
-//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]): `puma` (softmax and GeLU, no
-//! calibration), then calibration and the same `sec-layer-norm`, `goldschmidt-div` and
-//! `sec-activations` (left with tanh only) as secformer mode, a stated deviation from PUMA. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
+//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]): `puma` (softmax, GeLU and tanh,
+//! no calibration), then calibration and the same `sec-layer-norm` and `goldschmidt-div` as
+//! secformer mode, a stated deviation from PUMA. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
 //! exact operators.
 
 use crate::error::{CompileError, PassError};
@@ -42,8 +42,8 @@ pub enum Mode {
     /// for models distilled for them.
     #[default]
     Secformer,
-    /// PUMA's faithful approximations for stock models: PUMA softmax and GeLU; layer norm,
-    /// tanh and division by a secret by the secformer protocols for now (calibrated).
+    /// PUMA's faithful approximations for stock models: PUMA softmax, GeLU and tanh; layer
+    /// norm and division by a secret by the secformer protocols for now (calibrated).
     Puma,
     /// No replacement: the exact operators (the plaintext reference of the original model).
     Exact,
@@ -109,9 +109,10 @@ pub const SUBSTITUTION_STAGES: &[&str] = &[
     passes::softmax_relu::NAME,
 ];
 
-/// The stages PUMA mode adds after [`STAGES`] and the substitutions, in order: PUMA's softmax
-/// and GeLU, then (a deviation from PUMA until a range-reduced inverse square root exists) the
-/// secformer replacements of layer norm, division by a secret and tanh, calibrated.
+/// The stages PUMA mode adds after [`STAGES`] and the substitutions, in order: PUMA's softmax,
+/// GeLU and tanh, then (a deviation from PUMA until a range-reduced inverse square root exists)
+/// the secformer replacements of layer norm and division by a secret, calibrated;
+/// `sec-activations` runs but finds nothing left.
 pub const PUMA_STAGES: &[&str] = &[
     passes::puma::NAME,
     passes::sec_layer_norm::NAME,

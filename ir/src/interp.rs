@@ -298,6 +298,7 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
             a[0] * &recip
         }
         Op::PumaGelu => map(approx::puma_gelu),
+        Op::PumaTanh => map(approx::puma_tanh),
         Op::PumaSoftmax { axis, iterations } => puma_softmax(a, *axis, *iterations)?,
     };
     if out.shape() != expected.shape.as_slice() {

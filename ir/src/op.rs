@@ -205,6 +205,9 @@ pub enum Op {
     /// PUMA's GeLU (`approx::puma_gelu`): 0 below -4, a cubic on [-4, -1.95), an even degree-6
     /// polynomial plus 0.5 x on [-1.95, 3], x above 3.
     PumaGelu,
+    /// tanh in PUMA mode (`approx::puma_tanh`): -1 below -5, 1 from 5 up, degree-5 polynomials on
+    /// [0, 1.5), [1.5, 3), [3, 5) and their odd mirrors; within 1e-4 of tanh, no calibration.
+    PumaTanh,
     /// PUMA's softmax along the last axis: v = x + b on entries the public bias b keeps
     /// (b > MASKED_BIAS), PUMA_MASKED_SCORE on the others (so they give 0 when the row keeps
     /// any entry); e = `approx::puma_exp`(v - max v) and
@@ -269,6 +272,7 @@ impl Op {
             Op::SecLayerNorm { .. } => "sec_layer_norm",
             Op::GoldschmidtDiv { .. } => "goldschmidt_div",
             Op::PumaGelu => "puma_gelu",
+            Op::PumaTanh => "puma_tanh",
             Op::PumaSoftmax { .. } => "puma_softmax",
         }
     }
@@ -301,7 +305,7 @@ impl Op {
             Op::Gather { .. } | Op::Embedding | Op::MatMul => Exactly(2),
             Op::Softmax { .. } | Op::Quad2Softmax { .. } | Op::PumaSoftmax { .. } => Between(1, 2),
             Op::LayerNorm { .. } | Op::SecLayerNorm { .. } => Exactly(3),
-            Op::SecGelu | Op::SecTanh | Op::PumaGelu => Exactly(1),
+            Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => Exactly(1),
             Op::GoldschmidtDiv { .. } => Exactly(2),
         }
     }
@@ -525,7 +529,7 @@ impl Op {
                     Encoding::Fixed,
                 ))
             }
-            Op::SecGelu | Op::SecTanh | Op::PumaGelu => Ok(ValueType::new(
+            Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => Ok(ValueType::new(
                 first.unwrap().shape.clone(),
                 vis,
                 Encoding::Fixed,
@@ -608,6 +612,7 @@ impl Op {
             | Op::SecLayerNorm { .. }
             | Op::GoldschmidtDiv { .. }
             | Op::PumaGelu
+            | Op::PumaTanh
             | Op::PumaSoftmax { .. }
                 if secret_out || args.first().is_some_and(|a| a.is_secret()) =>
             {

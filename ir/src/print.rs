@@ -48,7 +48,7 @@ pub fn attributes(op: &Op) -> String {
             iterations,
         } => format!("deflation {deflation}, {iterations} iterations"),
         Op::PumaSoftmax { axis, iterations } => format!("axis {axis}, {iterations} iterations"),
-        Op::SecGelu | Op::SecTanh | Op::PumaGelu => String::new(),
+        Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => String::new(),
         Op::Add
         | Op::Sub
         | Op::Mul

@@ -643,6 +643,7 @@ impl<'p> Lowering<'p> {
                 )
             }
             Op::PumaGelu => nonlinear::puma_gelu(&mut self.e, args[0].reg),
+            Op::PumaTanh => nonlinear::puma_tanh(&mut self.e, args[0].reg),
             Op::PumaSoftmax { axis, iterations } => {
                 if *axis + 1 != shape.len() {
                     return Err(

@@ -363,10 +363,16 @@ fn puma_coefficient_bits(frac: u32) -> u32 {
     frac + 8
 }
 
-/// c0 + sum_i c_i p_i for shares p_i at scale `frac`: each product by a public coefficient is
-/// local at scale frac + P, and one truncation by P brings the sum back (2 rounds).
-fn public_polynomial(e: &mut Emitter, terms: &[(Reg, f64)], constant: f64, frac: u32) -> Reg {
-    let precision = puma_coefficient_bits(frac);
+/// c0 + sum_i c_i p_i for shares p_i at scale `frac`: each product by a public coefficient
+/// (with `precision` fraction bits) is local at scale frac + precision, and one truncation by
+/// `precision` brings the sum back (2 rounds).
+fn public_polynomial(
+    e: &mut Emitter,
+    terms: &[(Reg, f64)],
+    constant: f64,
+    frac: u32,
+    precision: u32,
+) -> Reg {
     let mut acc = ring_scalar(e, constant, frac + precision);
     for &(power, c) in terms {
         let shape = e.shape(power);
@@ -413,6 +419,7 @@ pub fn puma_gelu(e: &mut Emitter, x: Reg) -> Reg {
         ],
         -0.5054031199708174,
         frac,
+        puma_coefficient_bits(frac),
     );
     let middle = public_polynomial(
         e,
@@ -424,6 +431,7 @@ pub fn puma_gelu(e: &mut Emitter, x: Reg) -> Reg {
         ],
         0.008526321541038084,
         frac,
+        puma_coefficient_bits(frac),
     );
     let mut selected = Vec::new();
     for (value, indicator) in [(cubic, cubic_segment), (middle, middle_segment), (x, above)] {
@@ -445,6 +453,72 @@ pub fn puma_gelu(e: &mut Emitter, x: Reg) -> Reg {
         });
     }
     settle_product(e, sum, 0)
+}
+
+/// PUMA-mode tanh (see `Op::PumaTanh`): the seven bounded comparisons [x < c] for the
+/// thresholds in `approx::PUMA_TANH_THRESHOLDS` run in parallel with the powers x^2,
+/// x^3 = x^2 x, x^4 = x^2 x^2, x^5 = x^4 x (6 rounds) and the six polynomials (one truncation
+/// each, 2 rounds); each polynomial is then multiplied by its segment's 0/1 indicator (the
+/// difference of two adjacent comparison bits) and the products summed before one reshare, the
+/// saturated segments adding -[x < -5] + (1 - [x < 5]) locally. 9 + 1 = 10 rounds. A polynomial
+/// evaluated outside its segment may wrap around the ring; it is multiplied by an exact 0 there.
+pub fn puma_tanh(e: &mut Emitter, x: Reg) -> Reg {
+    let frac = e.frac(x);
+    let shape = e.shape(x);
+    let below: Vec<Reg> = approx::PUMA_TANH_THRESHOLDS
+        .iter()
+        .map(|&c| less_than_constant(e, x, c))
+        .collect();
+    let x2 = product(e, x, x, 0, frac);
+    let x3 = product(e, x2, x, 0, frac);
+    let x4 = product(e, x2, x2, 0, frac);
+    let x5 = product(e, x4, x, 0, frac);
+    let powers = [x, x2, x3, x4, x5];
+    let mut parts = Vec::new();
+    for segment in 0..6 {
+        let piece = if segment < 3 {
+            approx::mirrored(&approx::PUMA_TANH_PIECES[2 - segment])
+        } else {
+            approx::PUMA_TANH_PIECES[segment - 3]
+        };
+        let terms: Vec<(Reg, f64)> = powers
+            .iter()
+            .copied()
+            .zip(piece[1..].iter().copied())
+            .collect();
+        // 2F coefficient bits: c_5 x^5 reaches 3125 c_5 on [3, 5), so an F + 8 bit c_5 would
+        // be off by up to 1e-4; every term stays below 8, far under 2^(62 - 3F).
+        let value = public_polynomial(e, &terms, piece[0], frac, 2 * frac);
+        let indicator = sub(e, below[segment + 1], below[segment]);
+        let part = e.reg(RegKind::Add3, &shape, frac);
+        e.local(LocalInstr::MulShares {
+            dst: part,
+            a: value,
+            b: indicator,
+        });
+        parts.push(part);
+    }
+    let mut sum = parts[0];
+    for &part in &parts[1..] {
+        let dst = e.reg(RegKind::Add3, &shape, frac);
+        sum = e.local(LocalInstr::Add {
+            dst,
+            a: sum,
+            b: part,
+        });
+    }
+    let polynomials = settle_product(e, sum, 0);
+    // Saturation: 1 - [x < 5] - [x < -5], an integer share, read as fixed point.
+    let one = ring_scalar(e, 1.0, 0);
+    let not_below_top = sub(e, one, below[6]);
+    let sign = sub(e, not_below_top, below[0]);
+    let sign_fixed = e.reg(RegKind::Rss, &shape, frac);
+    e.local(LocalInstr::MulInt {
+        dst: sign_fixed,
+        a: sign,
+        k: 1i64 << frac,
+    });
+    add(e, polynomials, sign_fixed)
 }
 
 /// Elements `start..end` of `x` along `axis` (local).

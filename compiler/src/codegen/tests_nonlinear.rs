@@ -216,6 +216,32 @@ fn puma_gelu_matches_its_definition_over_all_segments() {
     assert!(err[0] < 2e-4, "max error {}", err[0]);
 }
 
+/// Every segment of PUMA-mode tanh, its edges (each threshold belongs to the segment above
+/// it) and far-out inputs whose unused polynomials wrap around the ring. x^5 <= 3125 on [3, 5)
+/// carries the rounding of the lower powers: measured 2e-5 from the definition (bound 5e-5),
+/// which is itself within 1e-4 of tanh.
+#[test]
+fn puma_tanh_matches_its_definition_and_tanh_over_all_segments() {
+    let mut rng = Lcg(7);
+    let mut xs = vec![0.0, 1e-4, -1e-4, 40.0, -40.0, 1000.0, -1000.0];
+    for t in secc_ir::approx::PUMA_TANH_THRESHOLDS {
+        xs.extend([t, t - 1e-3, t + 1e-3]);
+    }
+    xs.extend(rng.vec(400, -7.0, 7.0));
+    let n = xs.len();
+    let err = mpc_vs_plaintext(
+        &unary(Op::PumaTanh, n),
+        vec![],
+        vec![("x", array(&[n], xs.clone()))],
+    );
+    assert!(err[0] < 5e-5, "max error against the definition {}", err[0]);
+    let worst = xs
+        .iter()
+        .map(|&x| (secc_ir::approx::puma_tanh(x) - x.tanh()).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-4, "definition against tanh {worst}");
+}
+
 fn puma_softmax_program(rows: usize, cols: usize, bias_rows: usize) -> Program {
     let mut p = Program::new("softmax", 16);
     let x = p.add_input("x", InputRole::Client, vec![rows, cols], Encoding::Fixed);

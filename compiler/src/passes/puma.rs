@@ -1,10 +1,11 @@
 //! PUMA mode: `softmax` on secret scores becomes `puma_softmax` (row max by a comparison tree,
-//! exp by (1 + x/32)^32 with zero below -14, one Goldschmidt reciprocal per row) and `gelu` on
-//! secret values becomes `puma_gelu` (four segments). Neither needs calibration: the row sum of
-//! the exponentials lies in [1, n] (the max entry gives exp(0) = 1), so the deflation is the
-//! power of two D >= n and the iteration count follows from [1/D, 1]; both are reported.
+//! exp by (1 + x/32)^32 with zero below -14, one Goldschmidt reciprocal per row), `gelu` on
+//! secret values becomes `puma_gelu` (four segments) and `tanh` becomes `puma_tanh` (piecewise
+//! degree-5 polynomials). None needs calibration: the row sum of the exponentials lies in
+//! [1, n] (the max entry gives exp(0) = 1), so the deflation is the power of two D >= n and the
+//! iteration count follows from [1/D, 1]; it is reported.
 //!
-//! Layer norm, tanh and division by a secret are left to the secformer passes that
+//! Layer norm and division by a secret are left to the secformer passes that
 //! `pipeline::apply_mode` runs after this one (a deviation from PUMA, see docs/protocols.md).
 
 use super::approximations::{ApproxReport, Choice, MAX_ITERATIONS, TOLERANCE};
@@ -40,6 +41,7 @@ pub fn run(program: &Program, reports: &mut Vec<ApproxReport>) -> Result<Program
         }
         let op = match node.op {
             Op::Gelu { .. } => Op::PumaGelu,
+            Op::Tanh => Op::PumaTanh,
             Op::Softmax { axis } => {
                 let n = node.ty.shape[axis];
                 let choice = softmax_reciprocal(n);

@@ -11,7 +11,40 @@ const TINY: &[&str] = &[
 
 #[test]
 fn bench_runs_a_tiny_bert_with_exact_cost_and_small_error() {
+    let report = tiny_json(&[]);
+    assert_eq!(report["mode"], "secformer");
+    assert!(
+        report["cost"]["by_op"].get("quad2_softmax").is_some(),
+        "{report}"
+    );
+}
+
+/// `--mode puma` with a substitution: PUMA's protocols (and the substituted ReLU) are what runs.
+#[test]
+fn bench_runs_puma_mode_and_substitutions() {
+    let report = tiny_json(&["--mode", "puma", "--gelu", "relu"]);
+    assert_eq!(report["mode"], "puma --gelu relu");
+    let by_op = report["cost"]["by_op"].as_object().unwrap();
+    assert!(by_op.contains_key("puma_softmax"), "{by_op:?}");
+    assert!(by_op.contains_key("relu"), "{by_op:?}");
+    assert!(!by_op.contains_key("puma_gelu"), "{by_op:?}");
+}
+
+#[test]
+fn bench_refuses_exact_mode() {
     let mut args = TINY.to_vec();
+    args.extend(["--mode", "exact"]);
+    let out = secc(&args);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--mode exact"), "{}", stderr(&out));
+}
+
+/// Runs the tiny benchmark with `extra` flags and checks what holds in every mode: the measured
+/// cost is the prediction, the error is within the contract, the cost report has every layer,
+/// and --json prints nothing else.
+fn tiny_json(extra: &[&str]) -> Value {
+    let mut args = TINY.to_vec();
+    args.extend(extra);
     args.push("--json");
     let out = secc(&args);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -32,6 +65,7 @@ fn bench_runs_a_tiny_bert_with_exact_cost_and_small_error() {
     }
     // --json prints nothing but the object, and no progress display on stderr.
     assert!(!stderr(&out).contains("stages"), "{}", stderr(&out));
+    report
 }
 
 #[test]

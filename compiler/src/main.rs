@@ -260,10 +260,16 @@ enum Command {
         outputs: Option<Vec<String>>,
     },
     /// Benchmark: a BERT encoder with random weights (built in Rust, default BERT-base at 128
-    /// tokens) compiled in secformer mode and run by three parties in this process; prints
-    /// compile and MPC time, peak memory, rounds and bytes per party (measured and predicted),
-    /// the per-layer breakdown and the error against the plaintext interpreter.
+    /// tokens) compiled in the chosen mode (calibrated on the benchmark input) and run by three
+    /// parties in this process; prints compile and MPC time, peak memory, rounds and bytes per
+    /// party (measured and predicted), the per-layer breakdown and the error against the
+    /// plaintext interpreter of the same compiled program.
     Bench {
+        /// Protocol family for the non-linear layers (`exact` has no MPC protocol).
+        #[arg(long, value_enum, default_value = "secformer")]
+        mode: Mode,
+        #[command(flatten)]
+        substitutions: SubstitutionArgs,
         #[arg(long, default_value_t = 12)]
         layers: usize,
         #[arg(long, default_value_t = 768)]
@@ -346,6 +352,8 @@ fn main() -> ExitCode {
             outputs,
         } => run_client(&program, &config, &input, output.as_deref(), json, outputs),
         Command::Bench {
+            mode,
+            substitutions,
             layers,
             hidden,
             heads,
@@ -366,6 +374,8 @@ fn main() -> ExitCode {
                 seq,
                 batch,
             },
+            mode.pipeline(),
+            substitutions.pipeline(),
             frac_bits,
             seed,
             json,
@@ -438,16 +448,12 @@ fn run_compile(
 
 /// The substitutions as the flags that asked for them (empty without any).
 fn describe(substitutions: SubstitutionArgs) -> String {
-    let chosen = substitutions.pipeline();
-    [
-        (chosen.gelu_relu, "--gelu relu"),
-        (chosen.layer_norm_affine, "--layernorm affine"),
-        (chosen.softmax_relu, "--softmax relu"),
-    ]
-    .iter()
-    .filter(|c| c.0)
-    .map(|c| format!(", {}", c.1))
-    .collect()
+    substitutions
+        .pipeline()
+        .flags()
+        .iter()
+        .map(|flag| format!(", {flag}"))
+        .collect()
 }
 
 fn run_inspect(path: &Path, ir: bool, bytecode: bool, dot: bool, json: bool) -> CliResult {
@@ -764,11 +770,27 @@ fn run_client(
     Ok(())
 }
 
-fn run_bench(shape: BertShape, frac_bits: u32, seed: u64, json: bool) -> CliResult {
+fn run_bench(
+    shape: BertShape,
+    mode: secc::pipeline::Mode,
+    substitutions: secc::pipeline::Substitutions,
+    frac_bits: u32,
+    seed: u64,
+    json: bool,
+) -> CliResult {
     shape.check()?;
+    if mode == secc::pipeline::Mode::Exact {
+        return Err(
+            "secc bench: --mode exact has no MPC protocol for the non-linear layers; use \
+             secformer or puma"
+                .into(),
+        );
+    }
     let show = progress::wanted(json);
     let options = bench::BenchOptions {
         shape,
+        mode,
+        substitutions,
         frac_bits,
         seed,
         on_phase: show.then(progress::phase_printer),

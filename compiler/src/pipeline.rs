@@ -71,6 +71,32 @@ pub struct Substitutions {
     pub softmax_relu: bool,
 }
 
+impl Mode {
+    /// The mode's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Secformer => "secformer",
+            Mode::Puma => "puma",
+            Mode::Exact => "exact",
+        }
+    }
+}
+
+impl Substitutions {
+    /// The command-line flags that ask for the chosen substitutions, in pipeline order.
+    pub fn flags(self) -> Vec<&'static str> {
+        [
+            (self.gelu_relu, "--gelu relu"),
+            (self.layer_norm_affine, "--layernorm affine"),
+            (self.softmax_relu, "--softmax relu"),
+        ]
+        .iter()
+        .filter(|c| c.0)
+        .map(|c| c.1)
+        .collect()
+    }
+}
+
 /// What `secc compile` needs besides the model path.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {

@@ -1,5 +1,5 @@
 //! `secc bench`: a BERT encoder built in Rust ([`model`]) with random weights, compiled through
-//! the same passes as an ONNX model, then the secformer mode, codegen, and a three-party run in
+//! the same passes as an ONNX model, then the chosen mode, codegen, and a three-party run in
 //! this process; measures compile time, MPC wall time, peak memory, rounds and bytes per party
 //! (measured and predicted), the per-layer cost breakdown, and the MPC output's error against
 //! the plaintext interpreter of the same compiled program.
@@ -11,7 +11,7 @@
 pub mod model;
 
 use crate::codegen::{self, cost};
-use crate::pipeline::{apply_mode, Mode, ModeOptions};
+use crate::pipeline::{apply_mode, Mode, ModeOptions, Substitutions};
 use model::BertShape;
 use ndarray::{ArrayD, IxDyn};
 use secc_ir::lir::LowProgram;
@@ -29,6 +29,9 @@ pub type PhaseFn = dyn Fn(&str) + Send + Sync;
 #[derive(Clone)]
 pub struct BenchOptions {
     pub shape: BertShape,
+    /// Secformer or PUMA (calibrated on the benchmark input where the mode calibrates).
+    pub mode: Mode,
+    pub substitutions: Substitutions,
     pub frac_bits: u32,
     /// Seed of the weights and of the token ids.
     pub seed: u64,
@@ -42,6 +45,8 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             shape: BertShape::default(),
+            mode: Mode::Secformer,
+            substitutions: Substitutions::default(),
             frac_bits: 16,
             seed: 0,
             on_phase: None,
@@ -70,9 +75,12 @@ pub struct TimeShare {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub shape: BertShape,
+    /// "secformer" or "puma", with the substitutions applied ("gelu=relu" and the like).
+    pub mode: String,
     pub frac_bits: u32,
     pub params: usize,
-    /// The secformer mode's approximations (calibrated on the benchmark input) and warnings.
+    /// The mode's approximations (calibrated on the benchmark input where it calibrates) and
+    /// warnings.
     pub approximations: Vec<String>,
     pub warnings: Vec<String>,
     pub phases: Vec<Phase>,
@@ -212,9 +220,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let calibration: crate::inputs::InputArrays =
         values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mode = ModeOptions {
-        mode: Mode::Secformer,
+        mode: options.mode,
         calibration: vec![(PathBuf::from("<bench input>"), calibration)],
-        substitutions: Default::default(),
+        substitutions: options.substitutions,
     };
     let compiled = apply_mode(program, weights, &mode, None).map_err(|e| e.to_string())?;
     let approximations: Vec<String> = compiled
@@ -294,8 +302,13 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let first_stage_s = times
         .first()
         .map_or(0.0, |t| t.duration_since(run_start).as_secs_f64());
+    let mode_label = std::iter::once(options.mode.name())
+        .chain(options.substitutions.flags())
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(BenchReport {
         shape,
+        mode: mode_label,
         frac_bits: options.frac_bits,
         params,
         approximations,
@@ -325,7 +338,7 @@ pub fn render(r: &BenchReport) -> String {
     let s = &r.shape;
     let mut out = format!(
         "secc bench: BERT L{} H{} A{} I{} vocab {} seq {} batch {} ({:.1} M parameters, {} \
-         fraction bits)\n",
+         fraction bits), mode {}\n",
         s.layers,
         s.hidden,
         s.heads,
@@ -334,7 +347,8 @@ pub fn render(r: &BenchReport) -> String {
         s.seq,
         s.batch,
         r.params as f64 / 1e6,
-        r.frac_bits
+        r.frac_bits,
+        r.mode
     );
     for w in &r.warnings {
         out.push_str(&format!("warning: {w}\n"));

@@ -118,6 +118,7 @@ fn min(xs: &[f64]) -> f64 {
 #[ignore = "needs the exports of examples/third_party/export_sentence_model.py: set SECC_ACCURACY_DIR and pass --ignored"]
 fn real_sentence_embeddings_match_fp32_in_mpc() {
     let dir = std::env::var_os("SECC_ACCURACY_DIR")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .expect("SECC_ACCURACY_DIR must name the directory of export_sentence_model.py's output");
     let modes = std::env::var("SECC_ACCURACY_MODES").unwrap_or_else(|_| "puma".into());

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `secc` and `secc-party` binaries. One module per area.
 
+mod accuracy;
 mod bad_input;
 mod bench;
 mod common;

@@ -8,6 +8,7 @@
 //!
 //! It is `#[ignore]`d by default (the files are not in the repository, so CI cannot run it) and
 //! fails, rather than passing vacuously, when it is run without the variable.
+//! The accuracy check on real models that CI does run is `tests/accuracy.rs` (docs/accuracy.md).
 
 use crate::common::*;
 use std::path::PathBuf;

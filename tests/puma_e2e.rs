@@ -1,4 +1,4 @@
-//! The BERT fixture compiled in PUMA mode (comparison-tree softmax with (1 + x/32)^32, the
+//! The BERT fixture compiled in PUMA mode (comparison-tree softmax with (1 + x/64)^64, the
 //! four-segment GeLU, the piecewise-polynomial tanh; layer norm by the secformer protocol for
 //! now) runs across three
 //! in-process parties: the MPC outputs stay within 1e-2 of `secc reference` on the same compiled

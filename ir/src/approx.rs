@@ -286,12 +286,14 @@ pub fn puma_tanh(x: f64) -> f64 {
     piece.iter().rev().fold(0.0, |acc, c| acc * x + c)
 }
 
-/// PUMA's exponential for non-positive inputs: (1 + x / 2^t)^(2^t) with t = 5, zero below -14.
-pub fn puma_exp(x: f64) -> f64 {
+/// PUMA's exponential for non-positive inputs: (1 + x / 2^t)^(2^t) for t = `squarings` (PUMA
+/// uses 5), zero below -14.
+pub fn puma_exp(x: f64, squarings: u32) -> f64 {
     if x < -14.0 {
         0.0
     } else {
-        (1.0 + x / 32.0).powi(32)
+        let n = 2f64.powi(squarings as i32);
+        (1.0 + x / n).powi(1 << squarings)
     }
 }
 
@@ -356,7 +358,9 @@ mod tests {
             let x = i as f64 / 100.0;
             assert!((puma_gelu(x) - gelu_erf(x)).abs() < 2e-2, "x = {x}");
         }
-        assert!((puma_exp(-1.0) - (-1f64).exp()).abs() < 1e-2);
+        assert!((puma_exp(-1.0, 5) - (-1f64).exp()).abs() < 1e-2);
+        assert!((puma_exp(-1.0, 6) - (-1f64).exp()).abs() < 3e-3);
+        assert_eq!(puma_exp(-2.0, 1), 0.0);
     }
 
     #[test]
@@ -370,6 +374,6 @@ mod tests {
         }
         assert_eq!(puma_tanh(-5.0 - 1e-9), -1.0);
         assert_eq!(puma_tanh(5.0), 1.0);
-        assert_eq!(puma_exp(-15.0), 0.0);
+        assert_eq!(puma_exp(-15.0, 5), 0.0);
     }
 }

@@ -299,7 +299,11 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
         }
         Op::PumaGelu => map(approx::puma_gelu),
         Op::PumaTanh => map(approx::puma_tanh),
-        Op::PumaSoftmax { axis, iterations } => puma_softmax(a, *axis, *iterations)?,
+        Op::PumaSoftmax {
+            axis,
+            iterations,
+            exp_squarings,
+        } => puma_softmax(a, *axis, *iterations, *exp_squarings)?,
     };
     if out.shape() != expected.shape.as_slice() {
         return Err(format!(
@@ -362,7 +366,12 @@ fn quad2_softmax(
 }
 
 /// PUMA's softmax exactly as the protocol computes it (see [`Op::PumaSoftmax`]).
-fn puma_softmax(a: &[&ArrayD<f64>], axis: usize, iterations: u32) -> Result<ArrayD<f64>, String> {
+fn puma_softmax(
+    a: &[&ArrayD<f64>],
+    axis: usize,
+    iterations: u32,
+    exp_squarings: u32,
+) -> Result<ArrayD<f64>, String> {
     let x = a[0];
     let mut v = match a.get(1) {
         Some(b) => {
@@ -382,7 +391,7 @@ fn puma_softmax(a: &[&ArrayD<f64>], axis: usize, iterations: u32) -> Result<Arra
     let deflation = x.shape()[axis].next_power_of_two() as f64;
     for mut lane in v.lanes_mut(Axis(axis)) {
         let max = lane.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        lane.mapv_inplace(|v| approx::puma_exp(v - max));
+        lane.mapv_inplace(|v| approx::puma_exp(v - max, exp_squarings));
         let recip = approx::goldschmidt_reciprocal(lane.sum(), deflation, iterations);
         lane.mapv_inplace(|v| v * recip);
     }

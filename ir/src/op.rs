@@ -210,12 +210,14 @@ pub enum Op {
     PumaTanh,
     /// PUMA's softmax along the last axis: v = x + b on entries the public bias b keeps
     /// (b > MASKED_BIAS), PUMA_MASKED_SCORE on the others (so they give 0 when the row keeps
-    /// any entry); e = `approx::puma_exp`(v - max v) and
+    /// any entry); e = `approx::puma_exp`(v - max v, exp_squarings) and
     /// p = e * `approx::goldschmidt_reciprocal`(sum e, D, iterations) for D the power of two at
     /// or above the row length (sum e lies in [1, n]: the max entry gives exp(0) = 1).
     PumaSoftmax {
         axis: usize,
         iterations: u32,
+        /// t in exp(x) ~ (1 + x / 2^t)^(2^t): t squarings (PUMA uses 5).
+        exp_squarings: u32,
     },
 }
 

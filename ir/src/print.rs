@@ -47,7 +47,11 @@ pub fn attributes(op: &Op) -> String {
             deflation,
             iterations,
         } => format!("deflation {deflation}, {iterations} iterations"),
-        Op::PumaSoftmax { axis, iterations } => format!("axis {axis}, {iterations} iterations"),
+        Op::PumaSoftmax {
+            axis,
+            iterations,
+            exp_squarings,
+        } => format!("axis {axis}, {iterations} iterations, exp squarings {exp_squarings}"),
         Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => String::new(),
         Op::Add
         | Op::Sub

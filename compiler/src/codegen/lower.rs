@@ -644,7 +644,11 @@ impl<'p> Lowering<'p> {
             }
             Op::PumaGelu => nonlinear::puma_gelu(&mut self.e, args[0].reg),
             Op::PumaTanh => nonlinear::puma_tanh(&mut self.e, args[0].reg),
-            Op::PumaSoftmax { axis, iterations } => {
+            Op::PumaSoftmax {
+                axis,
+                iterations,
+                exp_squarings,
+            } => {
                 if *axis + 1 != shape.len() {
                     return Err(
                         self.unsupported(v, "PUMA softmax over an axis other than the last")
@@ -654,7 +658,10 @@ impl<'p> Lowering<'p> {
                     return Err(self.invalid(v, "the reciprocal needs at least one iteration"));
                 }
                 let bias = args.get(1).map(|b| b.reg);
-                nonlinear::puma_softmax(&mut self.e, args[0].reg, bias, *iterations)
+                if !(1..=8).contains(exp_squarings) {
+                    return Err(self.invalid(v, "the exponential needs 1 to 8 squarings"));
+                }
+                nonlinear::puma_softmax(&mut self.e, args[0].reg, bias, *iterations, *exp_squarings)
             }
             Op::Pow { .. }
             | Op::Sqrt

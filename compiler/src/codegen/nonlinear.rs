@@ -571,13 +571,19 @@ pub fn max_tree(e: &mut Emitter, x: Reg, axis: usize) -> Reg {
 
 /// PUMA's softmax along the last axis (see `Op::PumaSoftmax`): masked entries become
 /// `PUMA_MASKED_SCORE` (local), the row max by [`max_tree`], t = x - max, exp(t) by
-/// (1 + t/32)^32 (t/32 a free `Rescale`, 5 squarings at F + 8 fraction bits, the last one
+/// (1 + t/2^s)^(2^s) (t/2^s a free `Rescale`, s squarings at F + 8 fraction bits, the last one
 /// truncating to F) in parallel with the bounded comparison [t < -14]; the product by the 0/1
 /// indicator (1 round), the local row sum, the Goldschmidt reciprocal of sum / D for the power
 /// of two D >= n (a free `Rescale`; the sum lies in [1, n]) and the normalising product.
-/// Rounds: 10 ceil(log2 n) + 10 + 1 + 2k + 2 (+ 2 when a very long row or a large F needs the
-/// deflated sum truncated to keep the reciprocal's products below 2^62).
-pub fn puma_softmax(e: &mut Emitter, x: Reg, bias: Option<Reg>, iterations: u32) -> Reg {
+/// Rounds: 10 ceil(log2 n) + max(10, 2s) + 1 + 2k + 2 (+ 2 when a very long row or a large F
+/// needs the deflated sum truncated to keep the reciprocal's products below 2^62).
+pub fn puma_softmax(
+    e: &mut Emitter,
+    x: Reg,
+    bias: Option<Reg>,
+    iterations: u32,
+    exp_squarings: u32,
+) -> Reg {
     let frac = e.frac(x);
     let shape = e.shape(x);
     let axis = shape.len() - 1;
@@ -603,13 +609,13 @@ pub fn puma_softmax(e: &mut Emitter, x: Reg, bias: Option<Reg>, iterations: u32)
     let below = less_than_constant(e, t, -14.0);
     let one_int = ring_scalar(e, 1.0, 0);
     let in_range = sub(e, one_int, below);
-    // 1 + t / 32, then 5 squarings.
-    let base = rescale(e, t, frac + 5);
-    let one = ring_scalar(e, 1.0, frac + 5);
+    // 1 + t / 2^s, then s squarings.
+    let base = rescale(e, t, frac + exp_squarings);
+    let one = ring_scalar(e, 1.0, frac + exp_squarings);
     let mut power = add(e, base, one);
     let work = (frac + 8).min(29).max(frac);
-    for i in 0..5 {
-        let out = if i == 4 { frac } else { work };
+    for i in 0..exp_squarings {
+        let out = if i + 1 == exp_squarings { frac } else { work };
         power = product(e, power, power, 0, out);
     }
     let exps = product(e, power, in_range, 0, frac);

@@ -218,7 +218,9 @@ pub fn valid_ranges(program: &secc_ir::Program) -> Vec<ValidRange> {
                     iterations,
                     approx::reciprocal_valid_range(iterations, TOLERANCE),
                 ),
-                Op::PumaSoftmax { axis, iterations } => (
+                Op::PumaSoftmax {
+                    axis, iterations, ..
+                } => (
                     "row sum of exp(x - max)",
                     node.ty.shape[axis].next_power_of_two() as f64,
                     iterations,

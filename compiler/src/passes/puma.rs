@@ -1,5 +1,6 @@
 //! PUMA mode: `softmax` on secret scores becomes `puma_softmax` (row max by a comparison tree,
-//! exp by (1 + x/32)^32 with zero below -14, one Goldschmidt reciprocal per row), `gelu` on
+//! exp by (1 + x/2^t)^(2^t) with zero below -14 and t = [`EXP_SQUARINGS`] (PUMA uses t = 5),
+//! one Goldschmidt reciprocal per row), `gelu` on
 //! secret values becomes `puma_gelu` (four segments) and `tanh` becomes `puma_tanh` (piecewise
 //! degree-5 polynomials). None needs calibration: the row sum of the exponentials lies in
 //! [1, n] (the max entry gives exp(0) = 1), so the deflation is the power of two D >= n and the
@@ -14,6 +15,13 @@ use crate::error::PassError;
 use secc_ir::{approx, Op, Program};
 
 pub const NAME: &str = "puma";
+
+/// Squarings t of the softmax's exp(x) ~ (1 + x / 2^t)^(2^t). PUMA uses 5; 6 costs one more
+/// product per attention score (2 rounds per softmax) and is what real sentence-embedding
+/// models need to stay within cosine 0.999 of fp32 together with PUMA's GeLU: with t = 5
+/// all-MiniLM-L6-v2 and paraphrase-MiniLM-L3-v2 reach 0.99879 and 0.99886 even with an exact
+/// layer norm, with t = 6 0.99933 and 0.99919 (docs/accuracy.md).
+pub const EXP_SQUARINGS: u32 = 6;
 
 /// The reciprocal's parameters for rows of `n` entries: D = the power of two at or above n and
 /// the iterations reaching [`TOLERANCE`] on sums in [1, n].
@@ -55,6 +63,7 @@ pub fn run(program: &Program, reports: &mut Vec<ApproxReport>) -> Result<Program
                 Op::PumaSoftmax {
                     axis,
                     iterations: choice.iterations,
+                    exp_squarings: EXP_SQUARINGS,
                 }
             }
             _ => return Ok(None),

@@ -21,10 +21,10 @@
 //! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
 //! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
 //! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
-//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]): `puma` (softmax and GeLU, no
-//! calibration), then calibration and the same `sec-layer-norm`, `goldschmidt-div` and
-//! `sec-activations` (left with tanh only) as secformer mode, a stated deviation from PUMA. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
-//! exact operators.
+//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]), no calibration: `puma` (softmax
+//! and GeLU), `puma-rsqrt` (layer norm, square root, reciprocal and division by a secret, by
+//! range reduction with comparisons against powers of two) and `sec-activations` (left with
+//! tanh only). `--mode exact` (used by `secc reference MODEL.onnx`) keeps the exact operators.
 
 use crate::error::{CompileError, PassError};
 use crate::frontend::{self, ShapeRequest};
@@ -42,8 +42,9 @@ pub enum Mode {
     /// for models distilled for them.
     #[default]
     Secformer,
-    /// PUMA's faithful approximations for stock models: PUMA softmax and GeLU; layer norm,
-    /// tanh and division by a secret by the secformer protocols for now (calibrated).
+    /// PUMA's faithful approximations for stock models, without calibration: PUMA softmax and
+    /// GeLU, range-reduced layer norm, square root, reciprocal and division; tanh by the
+    /// secformer protocol.
     Puma,
     /// No replacement: the exact operators (the plaintext reference of the original model).
     Exact,
@@ -110,12 +111,11 @@ pub const SUBSTITUTION_STAGES: &[&str] = &[
 ];
 
 /// The stages PUMA mode adds after [`STAGES`] and the substitutions, in order: PUMA's softmax
-/// and GeLU, then (a deviation from PUMA until a range-reduced inverse square root exists) the
-/// secformer replacements of layer norm, division by a secret and tanh, calibrated.
+/// and GeLU, the range-reduced layer norm, square root and division (no calibration), then
+/// the secformer replacement of tanh.
 pub const PUMA_STAGES: &[&str] = &[
     passes::puma::NAME,
-    passes::sec_layer_norm::NAME,
-    passes::goldschmidt_div::NAME,
+    passes::puma_rsqrt::NAME,
     passes::sec_activations::NAME,
 ];
 
@@ -242,10 +242,15 @@ pub fn apply_mode(
         return Ok(compiled);
     }
     if options.mode == Mode::Puma {
-        // Softmax and GeLU first, so that calibration only sees what is left to calibrate.
+        // Nothing to calibrate: every approximation's parameters are static.
         let program = passes::puma::run(&compiled.program, &mut compiled.approximations)?;
         stages.finish_stage(passes::puma::NAME, &program)?;
+        let program = passes::puma_rsqrt::run(&program, &mut compiled.approximations)?;
+        stages.finish_stage(passes::puma_rsqrt::NAME, &program)?;
+        let program = passes::sec_activations::run(&program)?;
+        stages.finish_stage(passes::sec_activations::NAME, &program)?;
         compiled.program = program;
+        return Ok(compiled);
     }
     let samples = if options.calibration.is_empty() {
         passes::calibrate::synthetic_samples(&compiled.program)
@@ -262,15 +267,9 @@ pub fn apply_mode(
     let ranges = passes::calibrate::calibrate(&compiled.program, &compiled.weights, &samples)?;
     let reports = &mut compiled.approximations;
     // Node ids stay valid across these rewrites: each pass replaces nodes one for one.
-    let quad;
-    let program = if options.mode == Mode::Secformer {
-        quad = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
-        stages.finish_stage(passes::quad_softmax::NAME, &quad)?;
-        &quad
-    } else {
-        &compiled.program
-    };
-    let program = passes::sec_layer_norm::run(program, &ranges, reports)?;
+    let program = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
+    stages.finish_stage(passes::quad_softmax::NAME, &program)?;
+    let program = passes::sec_layer_norm::run(&program, &ranges, reports)?;
     stages.finish_stage(passes::sec_layer_norm::NAME, &program)?;
     let program = passes::goldschmidt_div::run(&program, &ranges, reports)?;
     stages.finish_stage(passes::goldschmidt_div::NAME, &program)?;

@@ -299,6 +299,34 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
         }
         Op::PumaGelu => map(approx::puma_gelu),
         Op::PumaSoftmax { axis, iterations } => puma_softmax(a, *axis, *iterations)?,
+        Op::PumaLayerNorm {
+            eps,
+            iterations,
+            octaves,
+        } => {
+            let d = *a[0].shape().last().ok_or("layer_norm of a scalar")? as f64;
+            layer_norm(a, |var| {
+                d.sqrt() * approx::puma_rsqrt(d * var + d * eps, *iterations, *octaves)
+            })?
+        }
+        Op::PumaRsqrt {
+            iterations,
+            octaves,
+        } => a[0].mapv(|x| approx::puma_rsqrt(x, *iterations, *octaves)),
+        Op::PumaSqrt {
+            iterations,
+            octaves,
+        } => a[0].mapv(|x| approx::puma_sqrt(x, *iterations, *octaves)),
+        Op::PumaReciprocal {
+            iterations,
+            octaves,
+        } => {
+            let recip = a[0].mapv(|x| approx::puma_reciprocal(x, *iterations, *octaves));
+            match a.get(1) {
+                Some(numerator) => *numerator * &recip,
+                None => recip,
+            }
+        }
     };
     if out.shape() != expected.shape.as_slice() {
         return Err(format!(

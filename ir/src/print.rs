@@ -48,6 +48,29 @@ pub fn attributes(op: &Op) -> String {
             iterations,
         } => format!("deflation {deflation}, {iterations} iterations"),
         Op::PumaSoftmax { axis, iterations } => format!("axis {axis}, {iterations} iterations"),
+        Op::PumaLayerNorm {
+            eps,
+            iterations,
+            octaves,
+        } => format!(
+            "eps {eps:e}, {iterations} iterations, octaves {}..={}",
+            octaves.lo, octaves.hi
+        ),
+        Op::PumaRsqrt {
+            iterations,
+            octaves,
+        }
+        | Op::PumaSqrt {
+            iterations,
+            octaves,
+        }
+        | Op::PumaReciprocal {
+            iterations,
+            octaves,
+        } => format!(
+            "{iterations} iterations, octaves {}..={}",
+            octaves.lo, octaves.hi
+        ),
         Op::SecGelu | Op::SecTanh | Op::PumaGelu => String::new(),
         Op::Add
         | Op::Sub

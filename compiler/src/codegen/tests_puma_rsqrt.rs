@@ -225,3 +225,58 @@ fn puma_layer_norm_is_accurate_over_a_wide_range_of_variances() {
     }
     assert!(worst.0 < 2e-3 && worst.1 < 2e-3, "{worst:?}");
 }
+
+/// Normalize as sentence-transformers exports it: x / max(sqrt(sum x^2), 1e-12), i.e. PUMA's
+/// square root, the secret clip (1e-12 + relu(s - 1e-12)) and the division by a secret, on rows
+/// whose norms span 1 .. 1e4 (the squared norm 1 .. 1e8; smaller rows lose their squares to the
+/// product's truncation at 16 fraction bits before the protocols see them): unit vectors within
+/// 2e-4 of the exact ones, and of the interpreter's definition.
+#[test]
+fn normalize_with_sqrt_clip_and_division_gives_unit_vectors() {
+    let (rows, d) = (7, 12);
+    let scales = [1.0, 3.0, 7.0, 100.0, 1500.0, 4000.0, 10000.0];
+    let mut rng = Lcg(13);
+    let xs: Vec<f64> = scales
+        .iter()
+        .flat_map(|&s| rng.vec(d, -1.0, 1.0).into_iter().map(move |u| s * u / 2.0))
+        .map(|v| (v * 65536.0).round() / 65536.0)
+        .collect();
+    let k_rsqrt = approx::puma_rsqrt_iterations(1e-4).unwrap();
+    let k_recip = approx::puma_reciprocal_iterations(1e-4).unwrap();
+    let mut p = Program::new("normalize", 16);
+    let x = p.add_input("x", InputRole::Client, vec![rows, d], Encoding::Fixed);
+    let sq = p.push(Op::Mul, vec![x, x], "sq").unwrap();
+    let sum_op = Op::ReduceSum {
+        axes: vec![1],
+        keep_dims: true,
+    };
+    let sum = p.push(sum_op, vec![sq], "sum").unwrap();
+    let sqrt_op = Op::PumaSqrt {
+        iterations: k_rsqrt,
+        octaves: octaves(),
+    };
+    let norm = p.push(sqrt_op, vec![sum], "norm").unwrap();
+    let clip_op = Op::Clip {
+        min: Some(1e-12),
+        max: None,
+    };
+    let clipped = p.push(clip_op, vec![norm], "clip").unwrap();
+    let div_op = Op::PumaReciprocal {
+        iterations: k_recip,
+        octaves: octaves(),
+    };
+    let y = p.push(div_op, vec![clipped, x], "div").unwrap();
+    p.add_output("y", y);
+    let (mpc, plain) = run(&p, vec![], vec![("x", xs.clone())]);
+    let mut worst = (0.0f64, 0.0f64);
+    for r in 0..rows {
+        let row = &xs[r * d..(r + 1) * d];
+        let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+        for j in 0..d {
+            let got = mpc[0][[r, j]];
+            worst.0 = worst.0.max((got - row[j] / norm).abs());
+            worst.1 = worst.1.max((got - plain[0][[r, j]]).abs());
+        }
+    }
+    assert!(worst.0 < 2e-4 && worst.1 < 2e-4, "{worst:?}");
+}

@@ -175,7 +175,7 @@ fn puma_division_is_accurate_in_every_octave() {
 /// Rows whose standard deviations span 0.1 .. 3000 (variances 1e-2 .. 9e6, q = d var up to
 /// 1.4e8 < 2^30) around large means. Against the exact layer norm: the iteration's 1.7e-5
 /// relative error times |normalised| <= sqrt(d) = 4, the mean's truncation (one unit of 2^-16
-/// over std 0.1) and the products' rounding: 2e-3.
+/// over std 0.1 is 1.5e-4) and the products' rounding; measured 2.2e-4, hence 1e-3.
 #[test]
 fn puma_layer_norm_is_accurate_over_a_wide_range_of_variances() {
     let d = 16;
@@ -223,7 +223,11 @@ fn puma_layer_norm_is_accurate_over_a_wide_range_of_variances() {
             worst.1 = worst.1.max((got - plain[0][[r, j]]).abs());
         }
     }
-    assert!(worst.0 < 2e-3 && worst.1 < 2e-3, "{worst:?}");
+    eprintln!(
+        "layer norm: max error {:e} vs exact, {:e} vs definition",
+        worst.0, worst.1
+    );
+    assert!(worst.0 < 1e-3 && worst.1 < 1e-3, "{worst:?}");
 }
 
 /// Normalize as sentence-transformers exports it: x / max(sqrt(sum x^2), 1e-12), i.e. PUMA's
@@ -278,5 +282,63 @@ fn normalize_with_sqrt_clip_and_division_gives_unit_vectors() {
             worst.1 = worst.1.max((got - plain[0][[r, j]]).abs());
         }
     }
+    eprintln!(
+        "normalize: max error {:e} vs exact, {:e} vs definition",
+        worst.0, worst.1
+    );
     assert!(worst.0 < 2e-4 && worst.1 < 2e-4, "{worst:?}");
+}
+
+/// The rounds docs/protocols.md states (10 for the comparisons and bit injection, 2 for the
+/// normalising product, the iteration, 2 for the final product; 4 more for the layer norm's
+/// mean and variance), independent of the size, and about 282 words per element per party
+/// (45 comparisons of 64 bits at about 5.8 words each with the bit injection).
+#[test]
+fn range_reduced_protocols_take_the_documented_rounds() {
+    let o = octaves();
+    let ops = [
+        Op::PumaRsqrt {
+            iterations: 3,
+            octaves: o,
+        },
+        Op::PumaSqrt {
+            iterations: 3,
+            octaves: o,
+        },
+        Op::PumaReciprocal {
+            iterations: 4,
+            octaves: o,
+        },
+    ];
+    for op in ops {
+        let one = generate(&unary(op.clone(), 1)).unwrap().predicted_cost();
+        let many = generate(&unary(op.clone(), 100)).unwrap().predicted_cost();
+        assert_eq!((one.rounds, many.rounds), (22, 22), "{}", op.name());
+        let words = one.bytes_sent.iter().map(|&b| b as f64 / 8.0);
+        assert!(
+            words.clone().all(|w| (270.0..295.0).contains(&w)),
+            "{:?}",
+            one.bytes_sent
+        );
+        for (a, b) in one.bytes_sent.iter().zip(&many.bytes_sent) {
+            assert!(
+                (*b as f64 / *a as f64 - 100.0).abs() < 2.0,
+                "{one:?} {many:?}"
+            );
+        }
+    }
+    for (rows, d) in [(1, 64), (100, 64), (2, 384)] {
+        let mut p = Program::new("ln", 16);
+        let x = p.add_input("x", InputRole::Client, vec![rows, d], Encoding::Fixed);
+        let g = p.add_param("g", vec![d]);
+        let b = p.add_param("b", vec![d]);
+        let op = Op::PumaLayerNorm {
+            eps: 1e-12,
+            iterations: 3,
+            octaves: o,
+        };
+        let y = p.push(op, vec![x, g, b], "ln").unwrap();
+        p.add_output("y", y);
+        assert_eq!(generate(&p).unwrap().predicted_cost().rounds, 26);
+    }
 }

@@ -698,6 +698,7 @@ impl<'p> Lowering<'p> {
                     return Err(self.unsupported(v, "a public divisor with a secret numerator"));
                 }
                 self.check_octaves(v, *iterations, *octaves)?;
+                // A public numerator stays a public ring value (a local product).
                 let numerator = match args.get(1) {
                     Some(a) if a.secret => Some(a.reg),
                     Some(a) => Some(self.encode(a.reg, self.frac)),

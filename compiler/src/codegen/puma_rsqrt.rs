@@ -186,7 +186,22 @@ pub fn puma_reciprocal(
             // Exact at scale hi; a u < 2^(F + hi + 1) |a / b| (the stated bound on a / b).
             let scale = octaves.hi.max(0) as u32;
             let u = octave_function(e, below, octaves, scale, power);
-            product(e, a, u, 0, frac)
+            if e.decl(a).kind == RegKind::Ring {
+                // A public numerator: a local product, then the same truncation.
+                let shape = e.shape(u);
+                let shape = secc_ir::types::broadcast_shapes(&shape, &e.shape(a))
+                    .expect("operand shapes were checked by the IR verifier");
+                let wide = e.reg(RegKind::Rss, &shape, e.frac(a) + scale);
+                e.local(LocalInstr::MulPublic {
+                    dst: wide,
+                    a: u,
+                    b: a,
+                });
+                let shift = e.frac(a) + scale - frac;
+                truncate(e, wide, shift)
+            } else {
+                product(e, a, u, 0, frac)
+            }
         }
         None => {
             // u y3 < 2^-lo 4 at scale F + U; smaller u (1/b below 2^-U) round towards 0.

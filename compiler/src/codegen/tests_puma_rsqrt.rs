@@ -342,3 +342,38 @@ fn range_reduced_protocols_take_the_documented_rounds() {
         assert_eq!(generate(&p).unwrap().predicted_cost().rounds, 26);
     }
 }
+
+/// A public numerator over a secret divisor (ONNX `Div(1, x)`) is a local product by the
+/// public value instead of a secret one: 3 / b and -0.5 / b on every octave from 2^-12 up
+/// (|a / b| must stay below 2^15: 3 / 2^-16 would overflow the product a 2^-i).
+#[test]
+fn a_public_numerator_over_a_secret_divisor() {
+    let bs: Vec<f64> = octave_samples()
+        .into_iter()
+        .filter(|&b| b >= 2f64.powi(-12))
+        .collect();
+    let n = bs.len();
+    let numerators: Vec<f64> = (0..n)
+        .map(|i| if i % 2 == 0 { 3.0 } else { -0.5 })
+        .collect();
+    let mut p = Program::new("div", 16);
+    let b = p.add_input("b", InputRole::Client, vec![n], Encoding::Fixed);
+    let value = Tensor::new(vec![n], Encoding::Fixed, numerators.clone());
+    let a = p.push(Op::Const { value }, vec![], "a").unwrap();
+    let op = Op::PumaReciprocal {
+        iterations: approx::puma_reciprocal_iterations(1e-4).unwrap(),
+        octaves: octaves(),
+    };
+    let q = p.push(op, vec![b, a], "div").unwrap();
+    p.add_output("q", q);
+    let (mpc, _) = run(&p, vec![], vec![("b", bs.clone())]);
+    let got: Vec<f64> = mpc[0].iter().copied().collect();
+    let idx: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    assert_close(
+        "c / b",
+        &idx,
+        &got,
+        |i| numerators[i as usize] / bs[i as usize],
+        1e-4,
+    );
+}

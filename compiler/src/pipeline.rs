@@ -250,6 +250,11 @@ pub fn apply_mode(
         let program = passes::sec_activations::run(&program)?;
         stages.finish_stage(passes::sec_activations::NAME, &program)?;
         compiled.program = program;
+        if !options.calibration.is_empty() {
+            compiled.warnings.push(
+                "puma mode calibrates nothing: the --calibrate samples are not used".to_string(),
+            );
+        }
         return Ok(compiled);
     }
     let samples = if options.calibration.is_empty() {

@@ -241,8 +241,8 @@ pub enum Op {
     /// a / b by `approx::puma_reciprocal` of the first argument b (range reduction by
     /// comparisons, no calibration), times the optional second argument a (1 when absent):
     /// arguments (b) give 1/b, (b, a) give a/b. Valid for b in `octaves.valid()` and, because
-    /// a is multiplied by 2^-i first, |a / b| < 2^(61 - F - hi - 1) (F = 16: 2^15; 1/b
-    /// alone: b >= 2^-14).
+    /// a is multiplied by 2^-i first, |a / b| < 2^(60 - F - hi) (F = 16: 2^15; 1/b alone is
+    /// valid on the whole range).
     PumaReciprocal {
         iterations: u32,
         octaves: Octaves,

@@ -115,8 +115,8 @@ fn golden_substitutions_of_the_bert_fixture() {
 }
 
 /// The BERT fixture after PUMA mode's passes: every secret softmax a puma_softmax (the
-/// reciprocal's iterations from the static row-sum range [1, n]), every GeLU a puma_gelu, and
-/// (for now, the secformer replacements) sec_layer_norm with calibrated parameters and sec_tanh.
+/// reciprocal's iterations from the static row-sum range [1, n]), every GeLU a puma_gelu, every
+/// layer norm a puma_layer_norm (range reduction, no calibration) and the pooler's tanh sec_tanh.
 #[test]
 fn golden_puma_ir_of_the_bert_fixture() {
     insta::with_settings!({

@@ -34,8 +34,9 @@ enum Mode {
     /// SecFormer's protocols, for models distilled for them (2Quad softmax, Fourier GeLU,
     /// Goldschmidt layer norm and division).
     Secformer,
-    /// PUMA's faithful approximations for stock models (comparison-tree softmax with exp,
-    /// four-segment GeLU; layer norm and tanh as in secformer mode for now).
+    /// PUMA's faithful approximations for stock models, without calibration (comparison-tree
+    /// softmax with exp, four-segment GeLU, layer norm, square root and division by range
+    /// reduction with comparisons against powers of two; tanh as in secformer mode).
     Puma,
     /// The exact operators (no protocol exists for softmax, GeLU, layer norm in this mode).
     Exact,

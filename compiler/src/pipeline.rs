@@ -21,10 +21,10 @@
 //! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
 //! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
 //! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
-//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]): `puma` (softmax, GeLU and tanh,
-//! no calibration), then calibration and the same `sec-layer-norm` and `goldschmidt-div` as
-//! secformer mode, a stated deviation from PUMA. `--mode exact` (used by `secc reference MODEL.onnx`) keeps the
-//! exact operators.
+//! node that approximates it. In PUMA mode ([`PUMA_STAGES`]), no calibration: `puma` (softmax,
+//! GeLU and tanh) and `puma-rsqrt` (layer norm, square root, reciprocal and division by a
+//! secret, by range reduction with comparisons against powers of two). `--mode exact` (used by
+//! `secc reference MODEL.onnx`) keeps the exact operators.
 
 use crate::error::{CompileError, PassError};
 use crate::frontend::{self, ShapeRequest};
@@ -42,8 +42,8 @@ pub enum Mode {
     /// for models distilled for them.
     #[default]
     Secformer,
-    /// PUMA's faithful approximations for stock models: PUMA softmax, GeLU and tanh; layer
-    /// norm and division by a secret by the secformer protocols for now (calibrated).
+    /// PUMA's faithful approximations for stock models, without calibration: PUMA softmax,
+    /// GeLU and tanh, range-reduced layer norm, square root, reciprocal and division.
     Puma,
     /// No replacement: the exact operators (the plaintext reference of the original model).
     Exact,
@@ -136,15 +136,8 @@ pub const SUBSTITUTION_STAGES: &[&str] = &[
 ];
 
 /// The stages PUMA mode adds after [`STAGES`] and the substitutions, in order: PUMA's softmax,
-/// GeLU and tanh, then (a deviation from PUMA until a range-reduced inverse square root exists)
-/// the secformer replacements of layer norm and division by a secret, calibrated;
-/// `sec-activations` runs but finds nothing left.
-pub const PUMA_STAGES: &[&str] = &[
-    passes::puma::NAME,
-    passes::sec_layer_norm::NAME,
-    passes::goldschmidt_div::NAME,
-    passes::sec_activations::NAME,
-];
+/// GeLU and tanh, then the range-reduced layer norm, square root and division (no calibration).
+pub const PUMA_STAGES: &[&str] = &[passes::puma::NAME, passes::puma_rsqrt::NAME];
 
 /// The stages secformer mode adds after [`STAGES`] and the substitutions, in order.
 pub const SECFORMER_STAGES: &[&str] = &[
@@ -269,10 +262,18 @@ pub fn apply_mode(
         return Ok(compiled);
     }
     if options.mode == Mode::Puma {
-        // Softmax and GeLU first, so that calibration only sees what is left to calibrate.
+        // Nothing to calibrate: every approximation's parameters are static.
         let program = passes::puma::run(&compiled.program, &mut compiled.approximations)?;
         stages.finish_stage(passes::puma::NAME, &program)?;
+        let program = passes::puma_rsqrt::run(&program, &mut compiled.approximations)?;
+        stages.finish_stage(passes::puma_rsqrt::NAME, &program)?;
         compiled.program = program;
+        if !options.calibration.is_empty() {
+            compiled.warnings.push(
+                "puma mode calibrates nothing: the --calibrate samples are not used".to_string(),
+            );
+        }
+        return Ok(compiled);
     }
     let samples = if options.calibration.is_empty() {
         passes::calibrate::synthetic_samples(&compiled.program)
@@ -289,15 +290,9 @@ pub fn apply_mode(
     let ranges = passes::calibrate::calibrate(&compiled.program, &compiled.weights, &samples)?;
     let reports = &mut compiled.approximations;
     // Node ids stay valid across these rewrites: each pass replaces nodes one for one.
-    let quad;
-    let program = if options.mode == Mode::Secformer {
-        quad = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
-        stages.finish_stage(passes::quad_softmax::NAME, &quad)?;
-        &quad
-    } else {
-        &compiled.program
-    };
-    let program = passes::sec_layer_norm::run(program, &ranges, reports)?;
+    let program = passes::quad_softmax::run(&compiled.program, &ranges, reports)?;
+    stages.finish_stage(passes::quad_softmax::NAME, &program)?;
+    let program = passes::sec_layer_norm::run(&program, &ranges, reports)?;
     stages.finish_stage(passes::sec_layer_norm::NAME, &program)?;
     let program = passes::goldschmidt_div::run(&program, &ranges, reports)?;
     stages.finish_stage(passes::goldschmidt_div::NAME, &program)?;

@@ -125,10 +125,14 @@ pub fn summary(program: &Program) -> String {
         cost.secret_products, cost.product_outputs, cost.nonlinear_elements
     );
     for r in crate::passes::approximations::valid_ranges(program) {
+        let method = match r.deflation {
+            Some(d) => format!("deflation {d}"),
+            None => "range reduction by comparisons, no calibration".to_string(),
+        };
         let _ = writeln!(
             s,
-            "  valid range: {} @ {}: {} in [{:.4e}, {:.4e}] (deflation {}, {} iterations)",
-            r.op, r.node, r.quantity, r.valid.0, r.valid.1, r.deflation, r.iterations
+            "  valid range: {} @ {}: {} in [{:.4e}, {:.4e}] ({method}, {} iterations)",
+            r.op, r.node, r.quantity, r.valid.0, r.valid.1, r.iterations
         );
     }
     s

@@ -297,6 +297,98 @@ pub fn puma_exp(x: f64, squarings: u32) -> f64 {
     }
 }
 
+/// The octaves the range-reduced PUMA protocols (`PumaLayerNorm`, `PumaRsqrt`, `PumaSqrt`,
+/// `PumaReciprocal`) distinguish: one secret comparison per threshold 2^j, j = lo + 1 ..= hi,
+/// puts a positive x in octave i (2^i <= x < 2^(i + 1)), clamped to [lo, hi]. Inputs in
+/// [2^lo, 2^(hi + 1)) are normalised into [c, 2c) for the protocol's centring constant c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Octaves {
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl Octaves {
+    /// The octaves for F fraction bits: lo = -F (the bottom octave is 1 ulp) and hi = 61 - 2F,
+    /// the largest for which the protocols' products stay below 2^62 (for F = 16: [2^-16, 2^30),
+    /// which is also where a layer norm's sum of squares at scale 2F ends).
+    pub fn for_frac_bits(frac_bits: u32) -> Self {
+        let f = frac_bits as i32;
+        Octaves {
+            lo: -f,
+            hi: 61 - 2 * f,
+        }
+    }
+
+    /// The inputs whose octave is found exactly: [2^lo, 2^(hi + 1)).
+    pub fn valid(&self) -> (f64, f64) {
+        (2f64.powi(self.lo), 2f64.powi(self.hi + 1))
+    }
+
+    /// The thresholds' exponents j = lo + 1 ..= hi.
+    pub fn thresholds(&self) -> std::ops::RangeInclusive<i32> {
+        self.lo + 1..=self.hi
+    }
+
+    /// lo plus the number of thresholds 2^j with x >= 2^j: floor(log2 x) clamped to [lo, hi]
+    /// (lo for x <= 0), exactly what the protocol's comparisons give.
+    pub fn octave(&self, x: f64) -> i32 {
+        self.lo + self.thresholds().filter(|&j| x >= 2f64.powi(j)).count() as i32
+    }
+}
+
+/// Centring constant of the range-reduced inverse square root: m = x c 2^-i lies in
+/// [11/16, 11/8), where 3 Goldschmidt iterations reach relative error 1.7e-5. 11/16 has four
+/// bits, so c 2^-i is exact in the ring.
+pub const PUMA_RSQRT_CENTRE: f64 = 11.0 / 16.0;
+
+/// Centring constant of the range-reduced reciprocal: m = x c 2^-i lies in [3/4, 3/2), where 4
+/// Goldschmidt iterations reach relative error 1.6e-5; c = 3/4 is exact in the ring.
+pub const PUMA_RECIPROCAL_CENTRE: f64 = 0.75;
+
+/// The normalising factor c 2^-i of octave i.
+pub fn octave_scale(centre: f64, octave: i32) -> f64 {
+    centre * 2f64.powi(-octave)
+}
+
+/// PUMA mode's inverse square root of x > 0 without calibration: i = `octaves.octave(x)`,
+/// s = c 2^-i (c = [`PUMA_RSQRT_CENTRE`]), m = x s in [c, 2c) for x in the valid range,
+/// 1/sqrt(x) = `goldschmidt_rsqrt`(m, 1, iterations) sqrt(s).
+pub fn puma_rsqrt(x: f64, iterations: u32, octaves: Octaves) -> f64 {
+    let s = octave_scale(PUMA_RSQRT_CENTRE, octaves.octave(x));
+    goldschmidt_rsqrt(x * s, 1.0, iterations) * s.sqrt()
+}
+
+/// PUMA mode's square root of x >= 0: with i, s and m as in [`puma_rsqrt`],
+/// sqrt(x) = m `goldschmidt_rsqrt`(m, 1, iterations) / sqrt(s).
+pub fn puma_sqrt(x: f64, iterations: u32, octaves: Octaves) -> f64 {
+    let s = octave_scale(PUMA_RSQRT_CENTRE, octaves.octave(x));
+    let m = x * s;
+    m * goldschmidt_rsqrt(m, 1.0, iterations) / s.sqrt()
+}
+
+/// PUMA mode's reciprocal of x > 0 without calibration: i = `octaves.octave(x)`,
+/// s = c 2^-i (c = [`PUMA_RECIPROCAL_CENTRE`]), 1/x = `goldschmidt_reciprocal`(x s, 1,
+/// iterations) s.
+pub fn puma_reciprocal(x: f64, iterations: u32, octaves: Octaves) -> f64 {
+    let s = octave_scale(PUMA_RECIPROCAL_CENTRE, octaves.octave(x));
+    goldschmidt_reciprocal(x * s, 1.0, iterations) * s
+}
+
+/// Iterations of the range-reduced inverse square root (and square root) for relative error
+/// `tolerance` over the whole valid range (the normalised input always lies in [c, 2c)).
+pub fn puma_rsqrt_iterations(tolerance: f64) -> Option<u32> {
+    rsqrt_iterations(PUMA_RSQRT_CENTRE, 2.0 * PUMA_RSQRT_CENTRE, tolerance)
+}
+
+/// Iterations of the range-reduced reciprocal for relative error `tolerance`.
+pub fn puma_reciprocal_iterations(tolerance: f64) -> Option<u32> {
+    reciprocal_iterations(
+        PUMA_RECIPROCAL_CENTRE,
+        2.0 * PUMA_RECIPROCAL_CENTRE,
+        tolerance,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +467,47 @@ mod tests {
         assert_eq!(puma_tanh(-5.0 - 1e-9), -1.0);
         assert_eq!(puma_tanh(5.0), 1.0);
         assert_eq!(puma_exp(-15.0, 5), 0.0);
+    }
+
+    #[test]
+    fn octaves_follow_the_comparisons_and_clamp() {
+        let o = Octaves::for_frac_bits(16);
+        assert_eq!((o.lo, o.hi), (-16, 29));
+        assert_eq!(o.octave(1.0), 0);
+        assert_eq!(o.octave(1.999), 0);
+        assert_eq!(o.octave(2.0), 1);
+        assert_eq!(o.octave(0.75), -1);
+        assert_eq!(o.octave(2f64.powi(-16)), -16);
+        assert_eq!(o.octave(0.0), -16);
+        assert_eq!(o.octave(-3.0), -16);
+        assert_eq!(o.octave(2f64.powi(29) * 1.5), 29);
+        assert_eq!(o.octave(2f64.powi(40)), 29, "clamped to the top octave");
+        assert_eq!(o.valid(), (2f64.powi(-16), 2f64.powi(30)));
+    }
+
+    #[test]
+    fn range_reduced_protocols_are_accurate_over_the_whole_valid_range() {
+        let o = Octaves::for_frac_bits(16);
+        let k_rsqrt = puma_rsqrt_iterations(1e-4).unwrap();
+        let k_recip = puma_reciprocal_iterations(1e-4).unwrap();
+        assert_eq!((k_rsqrt, k_recip), (3, 4));
+        let mut worst = (0.0f64, 0.0f64, 0.0f64);
+        // Every octave, at its bottom, middle and just below its top (odd and even octaves).
+        for i in o.lo..=o.hi {
+            for f in [1.0, 1.25, 1.5, 1.75, 1.999_999] {
+                let x = f * 2f64.powi(i);
+                let rs = (puma_rsqrt(x, k_rsqrt, o) * x.sqrt() - 1.0).abs();
+                let sq = (puma_sqrt(x, k_rsqrt, o) / x.sqrt() - 1.0).abs();
+                let rc = (puma_reciprocal(x, k_recip, o) * x - 1.0).abs();
+                worst = (worst.0.max(rs), worst.1.max(sq), worst.2.max(rc));
+            }
+        }
+        assert!(
+            worst.0 < 2e-5 && worst.1 < 2e-5 && worst.2 < 2e-5,
+            "{worst:?}"
+        );
+        // Outside the valid range the octave is clamped and the iteration does not converge.
+        let big = 2f64.powi(32);
+        assert!((puma_reciprocal(big, k_recip, o) * big - 1.0).abs() > 1e-2);
     }
 }

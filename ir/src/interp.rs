@@ -304,6 +304,34 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
             iterations,
             exp_squarings,
         } => puma_softmax(a, *axis, *iterations, *exp_squarings)?,
+        Op::PumaLayerNorm {
+            eps,
+            iterations,
+            octaves,
+        } => {
+            let d = *a[0].shape().last().ok_or("layer_norm of a scalar")? as f64;
+            layer_norm(a, |var| {
+                d.sqrt() * approx::puma_rsqrt(d * var + d * eps, *iterations, *octaves)
+            })?
+        }
+        Op::PumaRsqrt {
+            iterations,
+            octaves,
+        } => a[0].mapv(|x| approx::puma_rsqrt(x, *iterations, *octaves)),
+        Op::PumaSqrt {
+            iterations,
+            octaves,
+        } => a[0].mapv(|x| approx::puma_sqrt(x, *iterations, *octaves)),
+        Op::PumaReciprocal {
+            iterations,
+            octaves,
+        } => {
+            let recip = a[0].mapv(|x| approx::puma_reciprocal(x, *iterations, *octaves));
+            match a.get(1) {
+                Some(numerator) => *numerator * &recip,
+                None => recip,
+            }
+        }
     };
     if out.shape() != expected.shape.as_slice() {
         return Err(format!(
@@ -516,4 +544,76 @@ pub fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, String> {
 /// A convenient handle for tests: the value of `v` after evaluating everything.
 pub fn value_of(values: &[ArrayD<f64>], v: ValueId) -> &ArrayD<f64> {
     &values[v.index()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::approx::{self, Octaves};
+    use crate::{Encoding, InputRole, Tensor};
+
+    /// The interpreter's range-reduced layer norm is sqrt(d) `puma_rsqrt`(sum c^2 + d eps) per
+    /// row (the protocol's own rule), within 1e-4 of the exact layer norm on variances from
+    /// 1e-6 to 1e6; and puma_reciprocal with a numerator broadcasts like a division.
+    #[test]
+    fn puma_layer_norm_and_division_follow_their_definitions() {
+        let o = Octaves::for_frac_bits(16);
+        let k = approx::puma_rsqrt_iterations(1e-4).unwrap();
+        let (rows, d) = (4, 6);
+        let mut p = Program::new("t", 16);
+        let x = p.add_input("x", InputRole::Client, vec![rows, d], Encoding::Fixed);
+        let g = p.add_param("g", vec![d]);
+        let b = p.add_param("b", vec![d]);
+        let op = Op::PumaLayerNorm {
+            eps: 1e-12,
+            iterations: k,
+            octaves: o,
+        };
+        let ln = p.push(op, vec![x, g, b], "ln").unwrap();
+        let norm = p
+            .push(
+                Op::ReduceSum {
+                    axes: vec![1],
+                    keep_dims: true,
+                },
+                vec![x],
+                "s",
+            )
+            .unwrap();
+        let div = Op::PumaReciprocal {
+            iterations: approx::puma_reciprocal_iterations(1e-4).unwrap(),
+            octaves: o,
+        };
+        let q = p.push(div, vec![norm, x], "q").unwrap();
+        p.add_output("ln", ln);
+        p.add_output("q", q);
+        let scales = [1e-3, 0.7, 40.0, 1e3];
+        let data: Vec<f64> = (0..rows * d)
+            .map(|i| scales[i / d] * (1.0 + (i % d) as f64 + 0.3 * ((i * 7) % 5) as f64))
+            .collect();
+        let xs = ArrayD::from_shape_vec(IxDyn(&[rows, d]), data.clone()).unwrap();
+        let gamma: Vec<f64> = (0..d).map(|j| 0.5 + 0.1 * j as f64).collect();
+        let beta: Vec<f64> = (0..d).map(|j| 0.2 * j as f64 - 0.5).collect();
+        let weights = Weights {
+            tensors: vec![
+                Tensor::new(vec![d], Encoding::Fixed, gamma.clone()),
+                Tensor::new(vec![d], Encoding::Fixed, beta.clone()),
+            ],
+        };
+        let out = evaluate(&p, &weights, &HashMap::from([("x".to_string(), xs)])).unwrap();
+        for r in 0..rows {
+            let row = &data[r * d..(r + 1) * d];
+            let mean = row.iter().sum::<f64>() / d as f64;
+            let sq: f64 = row.iter().map(|v| (v - mean).powi(2)).sum();
+            let inv = (d as f64).sqrt() * approx::puma_rsqrt(sq + d as f64 * 1e-12, k, o);
+            let exact_inv = 1.0 / (sq / d as f64 + 1e-12).sqrt();
+            assert!((inv / exact_inv - 1.0).abs() < 1e-4, "row {r}");
+            let sum: f64 = row.iter().sum();
+            for j in 0..d {
+                let want = (row[j] - mean) * inv * gamma[j] + beta[j];
+                assert!((out[0].1[[r, j]] - want).abs() < 1e-12, "row {r}");
+                assert!((out[1].1[[r, j]] / (row[j] / sum) - 1.0).abs() < 1e-4);
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! adding an operator means adding a variant here (the compiler then points at every match that
 //! needs a new arm, including the plaintext interpreter and the protocol lowering).
 
+pub use crate::approx::Octaves;
 use crate::tensor::Tensor;
 use crate::types::{broadcast_shapes, matmul_shape, Encoding, ValueType, Visibility};
 use serde::{Deserialize, Serialize};
@@ -219,6 +220,38 @@ pub enum Op {
         /// t in exp(x) ~ (1 + x / 2^t)^(2^t): t squarings (PUMA uses 5).
         exp_squarings: u32,
     },
+    /// PUMA mode's layer norm over the last axis without calibration: with c = x - mean and
+    /// q = sum(c^2) + d eps over the row of d entries, 1/sqrt(var + eps) = sqrt(d)
+    /// `approx::puma_rsqrt`(q, iterations, octaves) (octave of q by comparisons against powers
+    /// of two, normalisation into [11/16, 11/8), Goldschmidt). Valid for
+    /// q in `octaves.valid()`, i.e. var + eps in [2^lo / d, 2^(hi + 1) / d) (F = 16:
+    /// [2^-16 / d, 2^30 / d)).
+    PumaLayerNorm {
+        eps: f64,
+        iterations: u32,
+        octaves: Octaves,
+    },
+    /// 1/sqrt(x) by `approx::puma_rsqrt` (range reduction by comparisons against powers of
+    /// two, no calibration); valid for x in `octaves.valid()`.
+    PumaRsqrt {
+        iterations: u32,
+        octaves: Octaves,
+    },
+    /// sqrt(x) by `approx::puma_sqrt` (the same normalisation as `PumaRsqrt`, sqrt(m) = m /
+    /// sqrt(m)); valid for x in `octaves.valid()` (and x = 0, which gives 0).
+    PumaSqrt {
+        iterations: u32,
+        octaves: Octaves,
+    },
+    /// a / b by `approx::puma_reciprocal` of the first argument b (range reduction by
+    /// comparisons, no calibration), times the optional second argument a (1 when absent):
+    /// arguments (b) give 1/b, (b, a) give a/b. Valid for b in `octaves.valid()` and, because
+    /// a is multiplied by 2^-i first, |a / b| < 2^(60 - F - hi) (F = 16: 2^15; 1/b alone is
+    /// valid on the whole range).
+    PumaReciprocal {
+        iterations: u32,
+        octaves: Octaves,
+    },
 }
 
 /// A softmax bias at or below this marks a masked entry (PyTorch uses the float minimum, older
@@ -276,6 +309,10 @@ impl Op {
             Op::PumaGelu => "puma_gelu",
             Op::PumaTanh => "puma_tanh",
             Op::PumaSoftmax { .. } => "puma_softmax",
+            Op::PumaLayerNorm { .. } => "puma_layer_norm",
+            Op::PumaRsqrt { .. } => "puma_rsqrt",
+            Op::PumaSqrt { .. } => "puma_sqrt",
+            Op::PumaReciprocal { .. } => "puma_reciprocal",
         }
     }
 
@@ -306,8 +343,14 @@ impl Op {
             Op::Concat { .. } => Between(1, usize::MAX),
             Op::Gather { .. } | Op::Embedding | Op::MatMul => Exactly(2),
             Op::Softmax { .. } | Op::Quad2Softmax { .. } | Op::PumaSoftmax { .. } => Between(1, 2),
-            Op::LayerNorm { .. } | Op::SecLayerNorm { .. } => Exactly(3),
-            Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => Exactly(1),
+            Op::LayerNorm { .. } | Op::SecLayerNorm { .. } | Op::PumaLayerNorm { .. } => Exactly(3),
+            Op::SecGelu
+            | Op::SecTanh
+            | Op::PumaGelu
+            | Op::PumaTanh
+            | Op::PumaRsqrt { .. }
+            | Op::PumaSqrt { .. } => Exactly(1),
+            Op::PumaReciprocal { .. } => Between(1, 2),
             Op::GoldschmidtDiv { .. } => Exactly(2),
         }
     }
@@ -531,12 +574,22 @@ impl Op {
                     Encoding::Fixed,
                 ))
             }
-            Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => Ok(ValueType::new(
+            Op::SecGelu
+            | Op::SecTanh
+            | Op::PumaGelu
+            | Op::PumaTanh
+            | Op::PumaRsqrt { .. }
+            | Op::PumaSqrt { .. } => Ok(ValueType::new(
                 first.unwrap().shape.clone(),
                 vis,
                 Encoding::Fixed,
             )),
-            Op::GoldschmidtDiv { .. } => {
+            Op::PumaReciprocal { .. } if args.len() == 1 => Ok(ValueType::new(
+                first.unwrap().shape.clone(),
+                vis,
+                Encoding::Fixed,
+            )),
+            Op::GoldschmidtDiv { .. } | Op::PumaReciprocal { .. } => {
                 let shape = broadcast_shapes(&args[0].shape, &args[1].shape).ok_or_else(|| {
                     format!(
                         "shapes {:?} and {:?} do not broadcast",
@@ -545,7 +598,7 @@ impl Op {
                 })?;
                 Ok(ValueType::new(shape, vis, Encoding::Fixed))
             }
-            Op::LayerNorm { .. } | Op::SecLayerNorm { .. } => {
+            Op::LayerNorm { .. } | Op::SecLayerNorm { .. } | Op::PumaLayerNorm { .. } => {
                 let a = first.unwrap();
                 let d = *a.shape.last().ok_or("layer_norm of a scalar")?;
                 for p in &args[1..] {
@@ -616,6 +669,10 @@ impl Op {
             | Op::PumaGelu
             | Op::PumaTanh
             | Op::PumaSoftmax { .. }
+            | Op::PumaLayerNorm { .. }
+            | Op::PumaRsqrt { .. }
+            | Op::PumaSqrt { .. }
+            | Op::PumaReciprocal { .. }
                 if secret_out || args.first().is_some_and(|a| a.is_secret()) =>
             {
                 let elems = args.first().map_or(n, |a| a.element_count() as u64);

@@ -52,6 +52,29 @@ pub fn attributes(op: &Op) -> String {
             iterations,
             exp_squarings,
         } => format!("axis {axis}, {iterations} iterations, exp squarings {exp_squarings}"),
+        Op::PumaLayerNorm {
+            eps,
+            iterations,
+            octaves,
+        } => format!(
+            "eps {eps:e}, {iterations} iterations, octaves {}..={}",
+            octaves.lo, octaves.hi
+        ),
+        Op::PumaRsqrt {
+            iterations,
+            octaves,
+        }
+        | Op::PumaSqrt {
+            iterations,
+            octaves,
+        }
+        | Op::PumaReciprocal {
+            iterations,
+            octaves,
+        } => format!(
+            "{iterations} iterations, octaves {}..={}",
+            octaves.lo, octaves.hi
+        ),
         Op::SecGelu | Op::SecTanh | Op::PumaGelu | Op::PumaTanh => String::new(),
         Op::Add
         | Op::Sub

@@ -6,6 +6,7 @@
 use super::compose::{mul_shares, relu, settle_product, truncate};
 use super::emit::Emitter;
 use super::nonlinear;
+use super::puma_rsqrt;
 use super::CodegenError;
 use secc_ir::lir::{InputForm, LocalInstr, LowInput, LowOutput, LowParam, Reg, RegKind, StructOp};
 use secc_ir::{Encoding, InputRole, Node, Op, Program, Tensor, ValueId};
@@ -663,6 +664,91 @@ impl<'p> Lowering<'p> {
                 }
                 nonlinear::puma_softmax(&mut self.e, args[0].reg, bias, *iterations, *exp_squarings)
             }
+            Op::PumaLayerNorm {
+                eps,
+                iterations,
+                octaves,
+            } => {
+                let [x, gamma, beta] = [0, 1, 2].map(|i| args[i]);
+                if !gamma.secret || !beta.secret {
+                    return Err(self.unsupported(v, "layer norm with public scale or shift"));
+                }
+                self.check_octaves(v, *iterations, *octaves)?;
+                puma_rsqrt::puma_layer_norm(
+                    &mut self.e,
+                    x.reg,
+                    gamma.reg,
+                    beta.reg,
+                    *eps,
+                    *iterations,
+                    *octaves,
+                )
+            }
+            Op::PumaRsqrt {
+                iterations,
+                octaves,
+            } => {
+                self.check_octaves(v, *iterations, *octaves)?;
+                puma_rsqrt::puma_rsqrt(&mut self.e, args[0].reg, *iterations, *octaves)
+            }
+            Op::PumaSqrt {
+                iterations,
+                octaves,
+            } => {
+                self.check_octaves(v, *iterations, *octaves)?;
+                puma_rsqrt::puma_sqrt(&mut self.e, args[0].reg, *iterations, *octaves)
+            }
+            Op::PumaReciprocal {
+                iterations,
+                octaves,
+            } => {
+                if !args[0].secret {
+                    return Err(self.unsupported(v, "a public divisor with a secret numerator"));
+                }
+                self.check_octaves(v, *iterations, *octaves)?;
+                // A public numerator stays a public ring value (a local product).
+                let numerator = match args.get(1) {
+                    Some(a) if a.secret => Some(a.reg),
+                    Some(a) => Some(self.encode(a.reg, self.frac)),
+                    None => None,
+                };
+                puma_rsqrt::puma_reciprocal(
+                    &mut self.e,
+                    args[0].reg,
+                    numerator,
+                    *iterations,
+                    *octaves,
+                )
+            }
+            Op::Clip { min, max } => {
+                let frac = self.e.frac(args[0].reg);
+                let mut y = args[0].reg;
+                // max(y, lo) = lo + relu(y - lo); min(y, hi) = hi - relu(hi - y).
+                for (bound, lower) in [(min, true), (max, false)] {
+                    let Some(bound) = bound else { continue };
+                    let c = nonlinear::ring_scalar(&mut self.e, *bound, frac);
+                    let y_shape = self.e.shape(y);
+                    let diff = self.e.reg(RegKind::Rss, &y_shape, frac);
+                    let (a, b) = if lower { (y, c) } else { (c, y) };
+                    self.e.local(LocalInstr::Sub { dst: diff, a, b });
+                    let positive = relu(&mut self.e, diff);
+                    let dst = self.e.reg(RegKind::Rss, &y_shape, frac);
+                    y = self.e.local(if lower {
+                        LocalInstr::Add {
+                            dst,
+                            a: positive,
+                            b: c,
+                        }
+                    } else {
+                        LocalInstr::Sub {
+                            dst,
+                            a: c,
+                            b: positive,
+                        }
+                    });
+                }
+                y
+            }
             Op::Pow { .. }
             | Op::Sqrt
             | Op::Reciprocal
@@ -670,7 +756,6 @@ impl<'p> Lowering<'p> {
             | Op::Erf
             | Op::Tanh
             | Op::Gelu { .. }
-            | Op::Clip { .. }
             | Op::Compare { .. }
             | Op::ReduceMax { .. }
             | Op::Softmax { .. }
@@ -684,6 +769,30 @@ impl<'p> Lowering<'p> {
             }
         };
         Ok(Lowered { reg, secret: true })
+    }
+
+    /// The octaves of a range-reduced PUMA protocol must fit the ring at this program's scale
+    /// (`Octaves::for_frac_bits` gives the widest that does).
+    fn check_octaves(
+        &self,
+        v: ValueId,
+        iterations: u32,
+        octaves: secc_ir::approx::Octaves,
+    ) -> Result<(), CodegenError> {
+        let widest = secc_ir::approx::Octaves::for_frac_bits(self.frac);
+        if iterations == 0 {
+            return Err(self.invalid(v, "the iteration needs at least one step"));
+        }
+        if octaves.lo < widest.lo || octaves.hi > widest.hi || octaves.lo >= octaves.hi {
+            return Err(self.invalid(
+                v,
+                &format!(
+                    "octaves {}..={} do not fit {} fraction bits (at most {}..={})",
+                    octaves.lo, octaves.hi, self.frac, widest.lo, widest.hi
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The two operands of an addition as registers of a common scale (public ones encoded).

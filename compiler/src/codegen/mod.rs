@@ -11,11 +11,14 @@ pub mod cost;
 pub mod emit;
 pub mod lower;
 pub mod nonlinear;
+pub mod puma_rsqrt;
 pub mod schedule;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_nonlinear;
+#[cfg(test)]
+mod tests_puma_rsqrt;
 
 use secc_ir::lir::LowProgram;
 use secc_ir::Program;

@@ -9,10 +9,10 @@ use secc_ir::{Encoding, InputRole, Op, Program, Tensor, Weights};
 use std::collections::HashMap;
 
 /// A small deterministic generator for test data (not for secrets).
-struct Lcg(u64);
+pub(super) struct Lcg(pub u64);
 
 impl Lcg {
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -20,12 +20,12 @@ impl Lcg {
         lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
     }
 
-    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
         (0..n).map(|_| self.uniform(lo, hi)).collect()
     }
 }
 
-fn array(shape: &[usize], data: Vec<f64>) -> ndarray::ArrayD<f64> {
+pub(super) fn array(shape: &[usize], data: Vec<f64>) -> ndarray::ArrayD<f64> {
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data).unwrap()
 }
 
@@ -58,7 +58,7 @@ fn mpc_vs_plaintext(
         .collect()
 }
 
-fn unary(op: Op, n: usize) -> Program {
+pub(super) fn unary(op: Op, n: usize) -> Program {
     let mut p = Program::new("unary", 16);
     let x = p.add_input("x", InputRole::Client, vec![n], Encoding::Fixed);
     let y = p.push(op, vec![x], "node").unwrap();

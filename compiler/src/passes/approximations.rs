@@ -73,13 +73,35 @@ pub struct ApproxReport {
     pub op: &'static str,
     /// The quantity the iteration sees (before deflation).
     pub quantity: &'static str,
-    pub calibrated: (f64, f64),
-    pub deflation: f64,
+    /// The calibrated (or, for PUMA's softmax, static) range; `None` for the range-reduced
+    /// protocols, which need no calibration.
+    pub calibrated: Option<(f64, f64)>,
+    /// The deflation; `None` for range reduction by comparisons against powers of two.
+    pub deflation: Option<f64>,
     pub iterations: u32,
     pub valid: (f64, f64),
 }
 
 impl ApproxReport {
+    /// The report for a range-reduced PUMA protocol (no calibration): valid on `valid`.
+    pub fn range_reduced(
+        node: &str,
+        op: &'static str,
+        quantity: &'static str,
+        iterations: u32,
+        valid: (f64, f64),
+    ) -> Self {
+        ApproxReport {
+            node: node.to_string(),
+            op,
+            quantity,
+            calibrated: None,
+            deflation: None,
+            iterations,
+            valid,
+        }
+    }
+
     /// The report for a reciprocal of `quantity` with `choice`.
     pub fn reciprocal(
         node: &str,
@@ -117,8 +139,8 @@ impl ApproxReport {
             node: node.to_string(),
             op,
             quantity,
-            calibrated,
-            deflation: choice.deflation,
+            calibrated: Some(calibrated),
+            deflation: Some(choice.deflation),
             iterations: choice.iterations,
             valid: (
                 deflated_valid.0 * choice.deflation,
@@ -129,12 +151,22 @@ impl ApproxReport {
 
     /// Whether the calibrated range lies inside the valid range.
     pub fn covers_calibration(&self) -> bool {
-        self.valid.0 <= self.calibrated.0 && self.calibrated.1 <= self.valid.1
+        self.calibrated
+            .is_none_or(|(lo, hi)| self.valid.0 <= lo && hi <= self.valid.1)
     }
 }
 
 impl fmt::Display for ApproxReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Some(calibrated), Some(deflation)) = (self.calibrated, self.deflation) else {
+            return write!(
+                f,
+                "{} @ {}: {} valid in [{:.4e}, {:.4e}] (no calibration: range reduction by \
+                 comparisons against powers of two, {} iterations, relative error <= \
+                 {TOLERANCE:e})",
+                self.op, self.node, self.quantity, self.valid.0, self.valid.1, self.iterations
+            );
+        };
         write!(
             f,
             "{} @ {}: {} calibrated in [{:.4e}, {:.4e}], valid in [{:.4e}, {:.4e}] \
@@ -142,11 +174,11 @@ impl fmt::Display for ApproxReport {
             self.op,
             self.node,
             self.quantity,
-            self.calibrated.0,
-            self.calibrated.1,
+            calibrated.0,
+            calibrated.1,
             self.valid.0,
             self.valid.1,
-            self.deflation,
+            deflation,
             self.iterations
         )
     }
@@ -192,7 +224,8 @@ pub struct ValidRange {
     pub op: &'static str,
     /// The approximated quantity (before deflation).
     pub quantity: &'static str,
-    pub deflation: f64,
+    /// `None` for the range-reduced PUMA protocols (comparisons against powers of two).
+    pub deflation: Option<f64>,
     pub iterations: u32,
     /// Inputs on which the iterations reach [`TOLERANCE`].
     pub valid: (f64, f64),
@@ -207,6 +240,16 @@ pub fn valid_ranges(program: &secc_ir::Program) -> Vec<ValidRange> {
         .nodes
         .iter()
         .filter_map(|(_, node)| {
+            if let Some((quantity, iterations, valid)) = range_reduced(node) {
+                return Some(ValidRange {
+                    node: node.origin.clone(),
+                    op: node.op.name(),
+                    quantity,
+                    deflation: None,
+                    iterations,
+                    valid,
+                });
+            }
             let (quantity, deflation, iterations, deflated) = match node.op {
                 Op::Quad2Softmax {
                     deflation,
@@ -251,10 +294,43 @@ pub fn valid_ranges(program: &secc_ir::Program) -> Vec<ValidRange> {
                 node: node.origin.clone(),
                 op: node.op.name(),
                 quantity,
-                deflation,
+                deflation: Some(deflation),
                 iterations,
                 valid: scale(deflated, deflation),
             })
         })
         .collect()
+}
+
+/// The quantity, iterations and valid range of a range-reduced PUMA node (see
+/// `secc_ir::approx::Octaves`): the octaves' range, for a layer norm divided by the row length.
+pub fn range_reduced(node: &secc_ir::Node) -> Option<(&'static str, u32, (f64, f64))> {
+    use secc_ir::Op;
+    let (quantity, iterations, octaves, divide) = match node.op {
+        Op::PumaLayerNorm {
+            iterations,
+            octaves,
+            ..
+        } => (
+            "row variance + eps",
+            iterations,
+            octaves,
+            *node.ty.shape.last()? as f64,
+        ),
+        Op::PumaRsqrt {
+            iterations,
+            octaves,
+        } => ("input of 1/sqrt", iterations, octaves, 1.0),
+        Op::PumaSqrt {
+            iterations,
+            octaves,
+        } => ("input of sqrt", iterations, octaves, 1.0),
+        Op::PumaReciprocal {
+            iterations,
+            octaves,
+        } => ("divisor", iterations, octaves, 1.0),
+        _ => return None,
+    };
+    let (lo, hi) = octaves.valid();
+    Some((quantity, iterations, (lo / divide, hi / divide)))
 }

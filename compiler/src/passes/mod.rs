@@ -18,6 +18,7 @@ pub mod layer_norm;
 pub mod layer_norm_affine;
 pub mod patterns;
 pub mod puma;
+pub mod puma_rsqrt;
 pub mod quad_softmax;
 pub mod sec_activations;
 pub mod sec_layer_norm;

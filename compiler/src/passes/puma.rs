@@ -6,8 +6,9 @@
 //! [1, n] (the max entry gives exp(0) = 1), so the deflation is the power of two D >= n and the
 //! iteration count follows from [1/D, 1]; it is reported.
 //!
-//! Layer norm and division by a secret are left to the secformer passes that
-//! `pipeline::apply_mode` runs after this one (a deviation from PUMA, see docs/protocols.md).
+//! Layer norm, square root, reciprocal and division by a secret are the next pass's
+//! ([`super::puma_rsqrt`]: range reduction by comparisons against powers of two, no
+//! calibration either).
 
 use super::approximations::{ApproxReport, Choice, MAX_ITERATIONS, TOLERANCE};
 use super::rewrite;

@@ -74,7 +74,8 @@ fn golden_secformer_ir_of_the_bert_fixtures() {
 /// Each MPC-friendly substitution on the BERT fixture, in secformer mode: `--gelu relu` (no
 /// sec_gelu left, relu instead), `--layernorm affine` (reduce_mean / sub / mul / add, no
 /// sec_layer_norm), `--softmax relu` (the public keep mask, relu, the masked zeros, the row
-/// sum plus 2^-10, and the division become goldschmidt_div with calibrated iterations).
+/// sum plus 2^-10, and the division become puma_reciprocal: the row sums' range is too wide for
+/// a Goldschmidt division in fixed point).
 #[test]
 fn golden_substitutions_of_the_bert_fixture() {
     let none = Substitutions::default();

@@ -20,7 +20,8 @@
 //!
 //! The mode's stages follow ([`apply_mode`]). In secformer mode: calibration (the plaintext
 //! interpreter on sample inputs, no dump), then `quad-softmax`, `sec-layer-norm`,
-//! `goldschmidt-div` and `sec-activations`, each replacing an exact operator by the protocol
+//! `goldschmidt-div`, `puma-rsqrt` (square roots, and divisions whose calibrated range is too
+//! wide for Goldschmidt in fixed point) and `sec-activations`, each replacing an exact operator by the protocol
 //! node that approximates it. In PUMA mode ([`PUMA_STAGES`]), no calibration: `puma` (softmax,
 //! GeLU and tanh) and `puma-rsqrt` (layer norm, square root, reciprocal and division by a
 //! secret, by range reduction with comparisons against powers of two). `--mode exact` (used by
@@ -144,6 +145,7 @@ pub const SECFORMER_STAGES: &[&str] = &[
     passes::quad_softmax::NAME,
     passes::sec_layer_norm::NAME,
     passes::goldschmidt_div::NAME,
+    passes::puma_rsqrt::NAME,
     passes::sec_activations::NAME,
 ];
 
@@ -296,6 +298,10 @@ pub fn apply_mode(
     stages.finish_stage(passes::sec_layer_norm::NAME, &program)?;
     let program = passes::goldschmidt_div::run(&program, &ranges, reports)?;
     stages.finish_stage(passes::goldschmidt_div::NAME, &program)?;
+    // What has no SecFormer protocol: square roots, and divisions by a secret whose range is
+    // too wide for Goldschmidt in fixed point.
+    let program = passes::puma_rsqrt::run(&program, reports)?;
+    stages.finish_stage(passes::puma_rsqrt::NAME, &program)?;
     let program = passes::sec_activations::run(&program)?;
     stages.finish_stage(passes::sec_activations::NAME, &program)?;
     compiled.program = program;

@@ -6,6 +6,10 @@
 //! `approx::puma_reciprocal_iterations`: relative error [`TOLERANCE`] on every octave), so the
 //! valid range is the octaves' (`approx::Octaves::for_frac_bits`; F = 16: [2^-16, 2^30)),
 //! stated in the report without a calibration range.
+//!
+//! Secformer mode runs it too, after its calibrated passes, for what has no SecFormer protocol:
+//! square roots, and divisions that `goldschmidt-div` left because their calibrated range is
+//! too wide for Goldschmidt in fixed point.
 
 use super::approximations::{range_reduced, ApproxReport, TOLERANCE};
 use super::rewrite;

@@ -28,6 +28,12 @@ fn bench_runs_puma_mode_and_substitutions() {
     assert!(by_op.contains_key("puma_softmax"), "{by_op:?}");
     assert!(by_op.contains_key("relu"), "{by_op:?}");
     assert!(!by_op.contains_key("puma_gelu"), "{by_op:?}");
+    // Nothing is calibrated in PUMA mode, so no calibration samples are passed (or warned of).
+    assert_eq!(
+        report["warnings"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
 }
 
 #[test]

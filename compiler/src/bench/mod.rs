@@ -219,9 +219,14 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     phases.start("mode");
     let calibration: crate::inputs::InputArrays =
         values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // Secformer mode calibrates on the benchmark input; PUMA mode has nothing to calibrate.
+    let calibration = match options.mode {
+        Mode::Secformer => vec![(PathBuf::from("<bench input>"), calibration)],
+        Mode::Puma | Mode::Exact => Vec::new(),
+    };
     let mode = ModeOptions {
         mode: options.mode,
-        calibration: vec![(PathBuf::from("<bench input>"), calibration)],
+        calibration,
         substitutions: options.substitutions,
     };
     let compiled = apply_mode(program, weights, &mode, None).map_err(|e| e.to_string())?;

@@ -89,8 +89,81 @@ pub fn zip_with(
     let y = b
         .broadcast(IxDyn(&shape))
         .ok_or_else(|| format!("cannot broadcast {:?} to {shape:?}", b.shape()))?;
+    if let (Some(xs), Some(ys)) = (a.as_slice(), b.as_slice()) {
+        if let Some(data) = broadcast_rows(xs, x.strides(), ys, y.strides(), &shape, &f) {
+            return from_vec(&shape, data);
+        }
+    }
     let data: Vec<u64> = x.iter().zip(y.iter()).map(|(&p, &q)| f(p, q)).collect();
     from_vec(&shape, data)
+}
+
+/// `f` over two standard-layout operands broadcast to `shape` (their broadcast strides given,
+/// 0 on a broadcast axis), one output row (last axis) at a time: each operand's row is a
+/// contiguous slice or one repeated element, so the inner loop is a plain zip. Rows are computed
+/// in parallel when there are many elements. `None` when the last axis is not contiguous in an
+/// operand (then the caller's generic iteration applies).
+fn broadcast_rows(
+    xs: &[u64],
+    x_strides: &[isize],
+    ys: &[u64],
+    y_strides: &[isize],
+    shape: &[usize],
+    f: &(impl Fn(u64, u64) -> u64 + Sync + Send),
+) -> Option<Vec<u64>> {
+    let rank = shape.len();
+    let row = *shape.last()?;
+    let total: usize = shape.iter().product();
+    if row == 0 || total == 0 {
+        return None;
+    }
+    let last = |strides: &[isize]| strides[rank - 1];
+    if !matches!(last(x_strides), 0 | 1) || !matches!(last(y_strides), 0 | 1) {
+        return None;
+    }
+    let offset = |strides: &[isize], mut r: usize| -> usize {
+        let mut at = 0isize;
+        for axis in (0..rank - 1).rev() {
+            let i = r % shape[axis];
+            r /= shape[axis];
+            at += i as isize * strides[axis];
+        }
+        at as usize
+    };
+    let fill = |r: usize, out: &mut [u64]| {
+        let (xo, yo) = (offset(x_strides, r), offset(y_strides, r));
+        match (last(x_strides), last(y_strides)) {
+            (1, 1) => {
+                for ((o, &p), &q) in out.iter_mut().zip(&xs[xo..xo + row]).zip(&ys[yo..yo + row]) {
+                    *o = f(p, q);
+                }
+            }
+            (1, _) => {
+                let q = ys[yo];
+                for (o, &p) in out.iter_mut().zip(&xs[xo..xo + row]) {
+                    *o = f(p, q);
+                }
+            }
+            (_, 1) => {
+                let p = xs[xo];
+                for (o, &q) in out.iter_mut().zip(&ys[yo..yo + row]) {
+                    *o = f(p, q);
+                }
+            }
+            _ => out.fill(f(xs[xo], ys[yo])),
+        }
+    };
+    let mut data = vec![0u64; total];
+    if total >= PARALLEL_THRESHOLD {
+        data.par_chunks_mut(row)
+            .enumerate()
+            .for_each(|(r, out)| fill(r, out));
+    } else {
+        for (r, out) in data.chunks_mut(row).enumerate() {
+            fill(r, out);
+        }
+    }
+    Some(data)
 }
 
 /// Element-wise `f(a)`.
@@ -657,6 +730,46 @@ mod tests {
 
     fn t(shape: &[usize], data: &[i64]) -> RingTensor {
         from_vec(shape, data.iter().map(|&v| v as u64).collect()).unwrap()
+    }
+
+    #[test]
+    fn broadcast_rows_agree_with_ndarray_broadcasting() {
+        // Every pattern of the fast path: equal rows, a column against rows, a row vector
+        // against a matrix, scalars, and broadcasts on middle axes.
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[2, 3, 4], &[2, 3, 4]),
+            (&[2, 3, 4], &[2, 3, 1]),
+            (&[2, 3, 1], &[2, 3, 4]),
+            (&[2, 3, 4], &[4]),
+            (&[3, 1, 4], &[1, 5, 4]),
+            (&[2, 1, 1], &[1, 3, 1]),
+            (&[5], &[]),
+            (&[], &[7]),
+            (&[2, 40_000], &[2, 1]),
+        ];
+        for &(sa, sb) in cases {
+            let na: usize = sa.iter().product();
+            let nb: usize = sb.iter().product();
+            let a = from_vec(sa, (0..na as u64).map(|v| v * 0x9e37_79b9 + 1).collect()).unwrap();
+            let b = from_vec(
+                sb,
+                (0..nb as u64)
+                    .map(|v| v.wrapping_mul(u64::MAX - 6))
+                    .collect(),
+            )
+            .unwrap();
+            let shape = broadcast_shapes(sa, sb).unwrap();
+            let x = a.broadcast(IxDyn(&shape)).unwrap();
+            let y = b.broadcast(IxDyn(&shape)).unwrap();
+            let want: Vec<u64> = x
+                .iter()
+                .zip(y.iter())
+                .map(|(&p, &q)| p.wrapping_sub(q))
+                .collect();
+            let got = sub(&a, &b).unwrap();
+            assert_eq!(got.shape(), shape.as_slice(), "{sa:?} - {sb:?}");
+            assert_eq!(got.as_slice().unwrap(), want.as_slice(), "{sa:?} - {sb:?}");
+        }
     }
 
     #[test]

@@ -276,14 +276,22 @@ pub fn puma_tanh(x: f64) -> f64 {
     if x >= t[6] {
         return 1.0;
     }
-    // Segment k covers [t[k], t[k + 1]); k = 0..2 are the mirrored pieces 2, 1, 0.
     let k = (1..7).find(|&k| x < t[k]).expect("x < t[6]") - 1;
-    let piece = if k < 3 {
+    puma_tanh_piece(k)
+        .iter()
+        .rev()
+        .fold(0.0, |acc, c| acc * x + c)
+}
+
+/// The polynomial of [`puma_tanh`]'s segment k (0..6), covering
+/// [PUMA_TANH_THRESHOLDS[k], PUMA_TANH_THRESHOLDS[k + 1]): segments 0..2 are the mirrored
+/// pieces 2, 1, 0, segments 3..5 the pieces 0, 1, 2.
+pub fn puma_tanh_piece(k: usize) -> [f64; 6] {
+    if k < 3 {
         mirrored(&PUMA_TANH_PIECES[2 - k])
     } else {
         PUMA_TANH_PIECES[k - 3]
-    };
-    piece.iter().rev().fold(0.0, |acc, c| acc * x + c)
+    }
 }
 
 /// PUMA's exponential for non-positive inputs: (1 + x / 2^t)^(2^t) for t = `squarings` (PUMA

@@ -27,14 +27,14 @@ pub fn ring_scalar(e: &mut Emitter, value: f64, frac: u32) -> Reg {
 }
 
 /// `a + b` with a public ring `b` (or both shares), at `a`'s scale.
-fn add(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
+pub(super) fn add(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
     let shape = broadcast(e, a, b);
     let dst = e.reg(RegKind::Rss, &shape, e.frac(a));
     e.local(LocalInstr::Add { dst, a, b })
 }
 
 /// `a - b`; either operand may be a public ring value; the result is a share.
-fn sub(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
+pub(super) fn sub(e: &mut Emitter, a: Reg, b: Reg) -> Reg {
     let shape = broadcast(e, a, b);
     let frac = e.frac(a).max(e.frac(b));
     let dst = e.reg(RegKind::Rss, &shape, frac);
@@ -137,7 +137,7 @@ fn kept_entries(e: &mut Emitter, bias: Reg) -> Reg {
 }
 
 /// A public register encoded in the ring at `frac` fraction bits.
-fn encode_public(e: &mut Emitter, public: Reg, frac: u32) -> Reg {
+pub(super) fn encode_public(e: &mut Emitter, public: Reg, frac: u32) -> Reg {
     let shape = e.shape(public);
     let dst = e.reg(RegKind::Ring, &shape, frac);
     e.local(LocalInstr::Encode {
@@ -222,18 +222,10 @@ pub fn scale_by_constant(e: &mut Emitter, x: Reg, c: f64, precision: u32, frac: 
     truncate(e, wide, shift)
 }
 
-/// LayerNorm with a Goldschmidt inverse square root (see `Op::SecLayerNorm`). The deflation
-/// D = 2^m / d for the row length d, so that (sum of squares) / (d D) is a truncation by m more
-/// bits; 1 / sqrt(D) is a public factor applied to (x - mean) gamma while the iteration runs.
-pub fn sec_layer_norm(
-    e: &mut Emitter,
-    x: Reg,
-    gamma: Reg,
-    beta: Reg,
-    eps: f64,
-    deflation: f64,
-    iterations: u32,
-) -> Reg {
+/// Layer norm's common start over the last axis of `x` (d entries per row): the centred rows
+/// c = x - mean (the sum is local, 1/d with 16 significant bits and one truncation: 2 rounds),
+/// d, and the row sums of c^2 as an Add3 at scale 2F with the row shape (local).
+pub(super) fn centred_rows(e: &mut Emitter, x: Reg) -> (Reg, usize, Reg) {
     let frac = e.frac(x);
     let shape = e.shape(x);
     let last = shape.len() - 1;
@@ -251,7 +243,6 @@ pub fn sec_layer_norm(
     let mean_precision = (16 + (d as f64).log2().ceil() as u32).max(frac);
     let mean = scale_by_constant(e, sum, 1.0 / d as f64, mean_precision, frac);
     let centred = sub(e, x, mean);
-    // Sum of squares at double scale, then one truncation by F + m gives (sum / d) / D.
     let squares = e.reg(RegKind::Add3, &shape, 2 * frac);
     e.local(LocalInstr::MulShares {
         dst: squares,
@@ -265,6 +256,51 @@ pub fn sec_layer_norm(
         axes: vec![last],
         keep_dims: true,
     });
+    (centred, d, square_sum)
+}
+
+/// sum_k value_k * indicator_k for 0/1 integer indicators of disjoint segments: the products
+/// are exact Add3s at the values' scale, summed before one reshare (1 round). A value outside
+/// its segment may have wrapped around the ring; it is multiplied by an exact 0 there.
+fn select_segments(e: &mut Emitter, parts: &[(Reg, Reg)]) -> Reg {
+    let mut sum: Option<Reg> = None;
+    for &(value, indicator) in parts {
+        let shape = broadcast(e, value, indicator);
+        let part = e.reg(RegKind::Add3, &shape, e.frac(value));
+        e.local(LocalInstr::MulShares {
+            dst: part,
+            a: value,
+            b: indicator,
+        });
+        sum = Some(match sum {
+            None => part,
+            Some(acc) => {
+                let dst = e.reg(RegKind::Add3, &shape, e.frac(value));
+                e.local(LocalInstr::Add {
+                    dst,
+                    a: acc,
+                    b: part,
+                })
+            }
+        });
+    }
+    settle_product(e, sum.expect("at least one segment"), 0)
+}
+
+/// LayerNorm with a Goldschmidt inverse square root (see `Op::SecLayerNorm`). The deflation
+/// D = 2^m / d for the row length d, so that (sum of squares) / (d D) is a truncation by m more
+/// bits; 1 / sqrt(D) is a public factor applied to (x - mean) gamma while the iteration runs.
+pub fn sec_layer_norm(
+    e: &mut Emitter,
+    x: Reg,
+    gamma: Reg,
+    beta: Reg,
+    eps: f64,
+    deflation: f64,
+    iterations: u32,
+) -> Reg {
+    let frac = e.frac(x);
+    let (centred, d, square_sum) = centred_rows(e, x);
     // Read the sum k = m bits finer (a free division by d D / d = 2^m), then truncate to F.
     let m = (deflation * d as f64).log2().round() as i32;
     let deflated_scale = (2 * frac as i32 + m).max(frac as i32) as u32;
@@ -433,26 +469,10 @@ pub fn puma_gelu(e: &mut Emitter, x: Reg) -> Reg {
         frac,
         puma_coefficient_bits(frac),
     );
-    let mut selected = Vec::new();
-    for (value, indicator) in [(cubic, cubic_segment), (middle, middle_segment), (x, above)] {
-        let part = e.reg(RegKind::Add3, &shape, frac);
-        e.local(LocalInstr::MulShares {
-            dst: part,
-            a: value,
-            b: indicator,
-        });
-        selected.push(part);
-    }
-    let mut sum = selected[0];
-    for &part in &selected[1..] {
-        let dst = e.reg(RegKind::Add3, &shape, frac);
-        sum = e.local(LocalInstr::Add {
-            dst,
-            a: sum,
-            b: part,
-        });
-    }
-    settle_product(e, sum, 0)
+    select_segments(
+        e,
+        &[(cubic, cubic_segment), (middle, middle_segment), (x, above)],
+    )
 }
 
 /// PUMA-mode tanh (see `Op::PumaTanh`): the seven bounded comparisons [x < c] for the
@@ -476,11 +496,7 @@ pub fn puma_tanh(e: &mut Emitter, x: Reg) -> Reg {
     let powers = [x, x2, x3, x4, x5];
     let mut parts = Vec::new();
     for segment in 0..6 {
-        let piece = if segment < 3 {
-            approx::mirrored(&approx::PUMA_TANH_PIECES[2 - segment])
-        } else {
-            approx::PUMA_TANH_PIECES[segment - 3]
-        };
+        let piece = approx::puma_tanh_piece(segment);
         let terms: Vec<(Reg, f64)> = powers
             .iter()
             .copied()
@@ -490,24 +506,9 @@ pub fn puma_tanh(e: &mut Emitter, x: Reg) -> Reg {
         // be off by up to 1e-4; every term stays below 8, far under 2^(62 - 3F).
         let value = public_polynomial(e, &terms, piece[0], frac, 2 * frac);
         let indicator = sub(e, below[segment + 1], below[segment]);
-        let part = e.reg(RegKind::Add3, &shape, frac);
-        e.local(LocalInstr::MulShares {
-            dst: part,
-            a: value,
-            b: indicator,
-        });
-        parts.push(part);
+        parts.push((value, indicator));
     }
-    let mut sum = parts[0];
-    for &part in &parts[1..] {
-        let dst = e.reg(RegKind::Add3, &shape, frac);
-        sum = e.local(LocalInstr::Add {
-            dst,
-            a: sum,
-            b: part,
-        });
-    }
-    let polynomials = settle_product(e, sum, 0);
+    let polynomials = select_segments(e, &parts);
     // Saturation: 1 - [x < 5] - [x < -5], an integer share, read as fixed point.
     let one = ring_scalar(e, 1.0, 0);
     let not_below_top = sub(e, one, below[6]);

@@ -20,7 +20,10 @@
 
 use super::compose::{bit_to_arith, msb_bounded, truncate};
 use super::emit::Emitter;
-use super::nonlinear::{goldschmidt_reciprocal, goldschmidt_rsqrt, product, ring_scalar};
+use super::nonlinear::{
+    add, centred_rows, encode_public, goldschmidt_reciprocal, goldschmidt_rsqrt, product,
+    ring_scalar, sub,
+};
 use secc_ir::approx::{self, Octaves};
 use secc_ir::lir::{LocalInstr, Reg, RegKind, StructOp};
 use secc_ir::{Encoding, Tensor};
@@ -57,18 +60,8 @@ fn below_thresholds(e: &mut Emitter, x: Reg, octaves: Octaves) -> Reg {
         },
     });
     let public = e.constant(Tensor::new(vec![count], Encoding::Fixed, thresholds));
-    let ring = e.reg(RegKind::Ring, &[count], frac);
-    e.local(LocalInstr::Encode {
-        dst: ring,
-        src: public,
-        frac_bits: frac,
-    });
-    let diff = e.reg(RegKind::Rss, &wide, frac);
-    e.local(LocalInstr::Sub {
-        dst: diff,
-        a: spread,
-        b: ring,
-    });
+    let ring = encode_public(e, public, frac);
+    let diff = sub(e, spread, ring);
     let sign = msb_bounded(e, diff, 64);
     bit_to_arith(e, sign)
 }
@@ -86,12 +79,7 @@ fn octave_function(
     let count = shape.pop().expect("the threshold axis");
     let steps: Vec<f64> = octaves.thresholds().map(|j| g(j) - g(j - 1)).collect();
     let public = e.constant(Tensor::new(vec![count], Encoding::Fixed, steps));
-    let ring = e.reg(RegKind::Ring, &[count], scale);
-    e.local(LocalInstr::Encode {
-        dst: ring,
-        src: public,
-        frac_bits: scale,
-    });
+    let ring = encode_public(e, public, scale);
     let mut wide = shape.clone();
     wide.push(count);
     let terms = e.reg(RegKind::Rss, &wide, scale);
@@ -108,12 +96,7 @@ fn octave_function(
         keep_dims: false,
     });
     let top = ring_scalar(e, g(octaves.hi), scale);
-    let dst = e.reg(RegKind::Rss, &shape, scale);
-    e.local(LocalInstr::Sub {
-        dst,
-        a: top,
-        b: sum,
-    })
+    sub(e, top, sum)
 }
 
 /// The comparisons and m = x c 2^-i at x's scale F (s at scale 60 - F, exact, so the product
@@ -226,47 +209,10 @@ pub fn puma_layer_norm(
     octaves: Octaves,
 ) -> Reg {
     let frac = e.frac(x);
-    let shape = e.shape(x);
-    let last = shape.len() - 1;
-    let d = shape[last];
-    let mut row_shape = shape.clone();
-    row_shape[last] = 1;
-    let sum = e.reg(RegKind::Rss, &row_shape, frac);
-    e.local(LocalInstr::ReduceSum {
-        dst: sum,
-        src: x,
-        axes: vec![last],
-        keep_dims: true,
-    });
-    let mean_precision = (16 + (d as f64).log2().ceil() as u32).max(frac);
-    let mean = super::nonlinear::scale_by_constant(e, sum, 1.0 / d as f64, mean_precision, frac);
-    let centred = e.reg(RegKind::Rss, &shape, frac);
-    e.local(LocalInstr::Sub {
-        dst: centred,
-        a: x,
-        b: mean,
-    });
-    let squares = e.reg(RegKind::Add3, &shape, 2 * frac);
-    e.local(LocalInstr::MulShares {
-        dst: squares,
-        a: centred,
-        b: centred,
-    });
-    let square_sum = e.reg(RegKind::Add3, &row_shape, 2 * frac);
-    e.local(LocalInstr::ReduceSum {
-        dst: square_sum,
-        src: squares,
-        axes: vec![last],
-        keep_dims: true,
-    });
+    let (centred, d, square_sum) = centred_rows(e, x);
     let q = truncate(e, square_sum, frac);
     let eps_ring = ring_scalar(e, d as f64 * eps, frac);
-    let q_eps = e.reg(RegKind::Rss, &row_shape, frac);
-    e.local(LocalInstr::Add {
-        dst: q_eps,
-        a: q,
-        b: eps_ring,
-    });
+    let q_eps = add(e, q, eps_ring);
     let centre = approx::PUMA_RSQRT_CENTRE;
     let (below, m) = normalise(e, q_eps, octaves, centre);
     let y = goldschmidt_rsqrt(e, m, iterations);
@@ -277,10 +223,5 @@ pub fn puma_layer_norm(
     let cr = product(e, centred, r, 0, frac);
     let crg = product(e, cr, gamma, 0, frac);
     let normalised = product(e, crg, y, 0, frac);
-    let dst = e.reg(RegKind::Rss, &shape, frac);
-    e.local(LocalInstr::Add {
-        dst,
-        a: normalised,
-        b: beta,
-    })
+    add(e, normalised, beta)
 }

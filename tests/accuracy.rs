@@ -171,6 +171,15 @@ fn real_sentence_embeddings_match_fp32_in_mpc() {
             let stats = secc_json(&["inspect", program, "--stats", "--json"]);
             assert_eq!(cost_of_json(&run), cost_of_json(&stats), "{what}: cost");
             let plain = secc_json(&["reference", program, "--input", input, "--json"]);
+            // Every output (token embeddings too) within 1e-2 of the same program in plaintext.
+            for ((name, _, g), (_, _, p)) in outputs_of(&run).iter().zip(&outputs_of(&plain)) {
+                let error = max_abs_diff(g, p);
+                if error > 1e-2 {
+                    failures.push(format!(
+                        "{what} {name}: MPC differs by {error:e} from plain"
+                    ));
+                }
+            }
             let got = output(&run, "sentence_embedding", &[batch, dim], &what);
             let approx = output(&plain, "sentence_embedding", &[batch, dim], &what);
             let cos = row_cosines(&got, &want, dim);

@@ -124,3 +124,44 @@ pub fn cost_of_json(v: &Value) -> (u64, Vec<u64>) {
         .collect();
     (v["rounds"].as_u64().expect("rounds"), bytes)
 }
+
+/// Compiles the fixture `examples/models/{model}.onnx` at 8 tokens with the extra `flags` into
+/// `dir`, asserting success; returns the program's path and the compile log (stderr).
+pub fn compile_fixture(model: &str, flags: &[&str], dir: &Path) -> (String, String) {
+    let tag: String = flags.concat().replace("--", "-");
+    let program = dir.join(format!("{model}{tag}.secc"));
+    let program = program.to_str().unwrap().to_string();
+    let model_path = models().join(format!("{model}.onnx"));
+    let mut args = vec!["compile", model_path.to_str().unwrap(), "--seq-len", "8"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["-o", &program]);
+    let out = secc(&args);
+    assert!(out.status.success(), "{model} {flags:?}: {}", stderr(&out));
+    (program, stderr(&out))
+}
+
+/// Runs `program` across three in-process parties on `input` and checks it against `secc
+/// reference` of the same program: the measured rounds and bytes equal the prediction of
+/// `stats` (`inspect --stats --json`), the outputs have the same names and shapes, each within
+/// 1e-2, and no reference output is degenerate (all near 0). `what` names the case.
+pub fn check_run_against_reference(program: &str, input: &str, stats: &Value, what: &str) {
+    let run = secc_json(&["run", program, "--input", input, "--json"]);
+    let reference = secc_json(&["reference", program, "--input", input, "--json"]);
+    assert_eq!(
+        cost_of_json(&run),
+        cost_of_json(stats),
+        "{what}: measured vs predicted cost"
+    );
+    let (got, want) = (outputs_of(&run), outputs_of(&reference));
+    assert_eq!(got.len(), want.len(), "{what}: outputs");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.0, &g.1), (&w.0, &w.1), "{what}: output name and shape");
+        let error = max_abs_diff(&g.2, &w.2);
+        assert!(error <= 1e-2, "{what} {}: MPC differs by {error:e}", g.0);
+        assert!(
+            w.2.iter().any(|x| x.abs() > 1e-2),
+            "{what} {}: degenerate reference",
+            g.0
+        );
+    }
+}

@@ -25,24 +25,11 @@ fn bert_classifier_runs_in_puma_mode_with_puma_tanh() {
 
 fn check_puma_run(name: &str, expected_ops: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join(format!("{name}.secc"));
-    let program = program.to_str().unwrap();
-    let model = models().join(format!("{name}.onnx"));
     let input = models().join("inputs/bert_pad.json");
     let input = input.to_str().unwrap();
-    let out = secc(&[
-        "compile",
-        model.to_str().unwrap(),
-        "--seq-len",
-        "8",
-        "--mode",
-        "puma",
-        "-o",
-        program,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (program, log) = compile_fixture(name, &["--mode", "puma"], dir.path());
+    let program = program.as_str();
     // The softmax reciprocal's static range [1, n] and the layer norms' octaves, uncalibrated.
-    let log = stderr(&out);
     assert!(log.contains("puma_softmax @"), "{log}");
     assert!(log.contains("valid in ["), "{log}");
     assert!(
@@ -69,23 +56,5 @@ fn check_puma_run(name: &str, expected_ops: &[&str]) {
     assert!(ranges
         .iter()
         .any(|r| r["op"] == "puma_layer_norm" && r["deflation"].is_null()));
-    let run = secc_json(&["run", program, "--input", input, "--json"]);
-    let reference = secc_json(&["reference", program, "--input", input, "--json"]);
-    assert_eq!(
-        cost_of_json(&run),
-        cost_of_json(&stats),
-        "measured vs predicted cost"
-    );
-    let (got, want) = (outputs_of(&run), outputs_of(&reference));
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!((&g.0, &g.1), (&w.0, &w.1), "output name and shape");
-        let error = max_abs_diff(&g.2, &w.2);
-        assert!(error <= 1e-2, "{name} {}: MPC differs by {error:e}", g.0);
-        assert!(
-            w.2.iter().any(|x| x.abs() > 1e-2),
-            "{}: degenerate reference",
-            g.0
-        );
-    }
+    check_run_against_reference(program, input, &stats, name);
 }

@@ -7,24 +7,13 @@ use crate::common::*;
 use std::path::Path;
 
 fn check(model: &str, input: &str, dir: &Path) {
-    let program = dir.join(format!("{model}.secc"));
-    let program = program.to_str().unwrap();
     let input = models().join("inputs").join(input);
     let input = input.to_str().unwrap();
-    let model_path = models().join(format!("{model}.onnx"));
-    let out = secc(&[
-        "compile",
-        model_path.to_str().unwrap(),
-        "--seq-len",
-        "8",
-        "-o",
-        program,
-    ]);
-    assert!(out.status.success(), "{model}: {}", stderr(&out));
+    let (program, log) = compile_fixture(model, &[], dir);
+    let program = program.as_str();
     // The cost report states the range each approximation is valid for.
-    assert!(stderr(&out).contains("valid in ["), "{}", stderr(&out));
+    assert!(log.contains("valid in ["), "{log}");
     let stats = secc_json(&["inspect", program, "--stats", "--json"]);
-    let predicted = cost_of_json(&stats);
     // Every iterative approximation states a non-empty valid range for its input.
     let approximations = stats["approximations"].as_array().expect("approximations");
     let ops: Vec<&str> = approximations
@@ -42,26 +31,7 @@ fn check(model: &str, input: &str, dir: &Path) {
         );
         assert!(0.0 < lo && lo < hi, "{a}");
     }
-    let run = secc_json(&["run", program, "--input", input, "--json"]);
-    let reference = secc_json(&["reference", program, "--input", input, "--json"]);
-    assert_eq!(
-        cost_of_json(&run),
-        predicted,
-        "{model}: measured vs predicted cost"
-    );
-    let got = outputs_of(&run);
-    let want = outputs_of(&reference);
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!((&g.0, &g.1), (&w.0, &w.1), "{model}: output name and shape");
-        let error = max_abs_diff(&g.2, &w.2);
-        assert!(error <= 1e-2, "{model}/{}: MPC differs by {error:e}", g.0);
-        assert!(
-            w.2.iter().any(|x| x.abs() > 1e-2),
-            "{model}/{}: degenerate reference",
-            g.0
-        );
-    }
+    check_run_against_reference(program, input, &stats, model);
 }
 
 #[test]

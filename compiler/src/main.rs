@@ -135,6 +135,20 @@ struct InputArgs {
     tokenizer: Option<PathBuf>,
 }
 
+/// Where and how a command that computes outputs reports them (`reference`, `run`, `client`).
+#[derive(clap::Args, Clone)]
+struct OutputArgs {
+    /// Write the result as .npy (one output) or .npz (several).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Print one JSON object on stdout ({"outputs": [{"name", "shape", "data"}], ...}).
+    #[arg(long)]
+    json: bool,
+    /// Only these outputs (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    outputs: Option<Vec<String>>,
+}
+
 /// How an ONNX model is compiled (`secc compile`, and `secc reference` of an .onnx model).
 #[derive(clap::Args, Clone)]
 struct OnnxArgs {
@@ -194,15 +208,8 @@ enum Command {
         model: PathBuf,
         #[command(flatten)]
         input: InputArgs,
-        /// Write the result as .npy (one output) or .npz (several).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Print {"outputs": [{"name", "shape", "data"}]} on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Only these outputs (comma-separated names).
-        #[arg(long, value_delimiter = ',')]
-        outputs: Option<Vec<String>>,
+        #[command(flatten)]
+        out: OutputArgs,
         /// With an .onnx model: how to compile it, as `secc compile` takes them.
         #[command(flatten)]
         onnx: OnnxArgs,
@@ -214,15 +221,8 @@ enum Command {
         program: PathBuf,
         #[command(flatten)]
         input: InputArgs,
-        /// Write the result as .npy (one output) or .npz (several).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Print one JSON object on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Only these outputs (comma-separated names).
-        #[arg(long, value_delimiter = ',')]
-        outputs: Option<Vec<String>>,
+        #[command(flatten)]
+        out: OutputArgs,
         /// How the three parties talk.
         #[arg(long, value_enum, default_value = "inproc")]
         transport: TransportKind,
@@ -250,15 +250,8 @@ enum Command {
         config: PathBuf,
         #[command(flatten)]
         input: InputArgs,
-        /// Write the result as .npy (one output) or .npz (several).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Print one JSON object on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Only these outputs (comma-separated names).
-        #[arg(long, value_delimiter = ',')]
-        outputs: Option<Vec<String>>,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Benchmark: a BERT encoder with random weights (built in Rust, default BERT-base at 128
     /// tokens) compiled in the chosen mode (calibrated on the benchmark input) and run by three
@@ -321,37 +314,23 @@ fn main() -> ExitCode {
         Command::Reference {
             model,
             input,
-            output,
-            json,
-            outputs,
+            out,
             onnx,
-        } => run_reference(&model, &input, output.as_deref(), json, outputs, &onnx),
+        } => run_reference(&model, &input, &out, &onnx),
         Command::Run {
             program,
             input,
-            output,
-            json,
-            outputs,
+            out,
             transport,
             timeout_s,
-        } => run_mpc(
-            &program,
-            &input,
-            output.as_deref(),
-            json,
-            outputs,
-            transport,
-            timeout_s,
-        ),
+        } => run_mpc(&program, &input, &out, transport, timeout_s),
         Command::Share { program, out_dir } => run_share(&program, out_dir.as_deref()),
         Command::Client {
             program,
             config,
             input,
-            output,
-            json,
-            outputs,
-        } => run_client(&program, &config, &input, output.as_deref(), json, outputs),
+            out,
+        } => run_client(&program, &config, &input, &out),
         Command::Bench {
             mode,
             substitutions,
@@ -523,14 +502,8 @@ fn load_for_reference(
     }
 }
 
-fn run_reference(
-    model: &Path,
-    input: &InputArgs,
-    output: Option<&Path>,
-    json: bool,
-    select: Option<Vec<String>>,
-    onnx: &OnnxArgs,
-) -> CliResult {
+fn run_reference(model: &Path, input: &InputArgs, out: &OutputArgs, onnx: &OnnxArgs) -> CliResult {
+    let (output, json, select) = (out.output.as_deref(), out.json, out.outputs.clone());
     let is_onnx = model.extension().is_some_and(|e| e == "onnx");
     let complete = match &input.tokenizer {
         // An ONNX model takes its shapes from the input: tokenize to --seq-len first.
@@ -616,12 +589,11 @@ fn warn_truncated(tokens: &text::Tokens, seq_len: usize) {
 fn run_mpc(
     path: &Path,
     input: &InputArgs,
-    output: Option<&Path>,
-    json: bool,
-    select: Option<Vec<String>>,
+    out: &OutputArgs,
     transport: TransportKind,
     timeout_s: f64,
 ) -> CliResult {
+    let (output, json, select) = (out.output.as_deref(), out.json, out.outputs.clone());
     let timeout = seconds(timeout_s, "--timeout-s")?;
     let container = artifact::load(path).map_err(|e| e.to_string())?;
     let weights =
@@ -735,14 +707,8 @@ fn run_share(path: &Path, out_dir: Option<&Path>) -> CliResult {
     Ok(())
 }
 
-fn run_client(
-    path: &Path,
-    config_path: &Path,
-    input: &InputArgs,
-    output: Option<&Path>,
-    json: bool,
-    select: Option<Vec<String>>,
-) -> CliResult {
+fn run_client(path: &Path, config_path: &Path, input: &InputArgs, out: &OutputArgs) -> CliResult {
+    let (output, json, select) = (out.output.as_deref(), out.json, out.outputs.clone());
     let config = DeployConfig::load(config_path).map_err(|e| e.to_string())?;
     // The parties hash the program without weights; so does the client.
     let container = artifact::load(path)

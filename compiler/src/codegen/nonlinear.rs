@@ -210,16 +210,22 @@ pub fn quad2_softmax(
 /// `x * c` for a public constant c, encoded with `precision` fraction bits and truncated back
 /// to `frac`.
 pub fn scale_by_constant(e: &mut Emitter, x: Reg, c: f64, precision: u32, frac: u32) -> Reg {
-    let shape = e.shape(x);
     let ring = ring_scalar(e, c, precision);
-    let wide = e.reg(RegKind::Rss, &shape, e.frac(x) + precision);
+    times_public(e, x, ring, frac)
+}
+
+/// `x * p` for a share x and a public ring register p (broadcast): a local product at the sum
+/// of their scales, truncated back to `frac` (2 rounds).
+pub(super) fn times_public(e: &mut Emitter, x: Reg, p: Reg, frac: u32) -> Reg {
+    let shape = broadcast(e, x, p);
+    let scale = e.frac(x) + e.frac(p);
+    let wide = e.reg(RegKind::Rss, &shape, scale);
     e.local(LocalInstr::MulPublic {
         dst: wide,
         a: x,
-        b: ring,
+        b: p,
     });
-    let shift = e.frac(x) + precision - frac;
-    truncate(e, wide, shift)
+    truncate(e, wide, scale - frac)
 }
 
 /// Layer norm's common start over the last axis of `x` (d entries per row): the centred rows

@@ -22,7 +22,7 @@ use super::compose::{bit_to_arith, msb_bounded, truncate};
 use super::emit::Emitter;
 use super::nonlinear::{
     add, centred_rows, encode_public, goldschmidt_reciprocal, goldschmidt_rsqrt, product,
-    ring_scalar, sub,
+    ring_scalar, sub, times_public,
 };
 use secc_ir::approx::{self, Octaves};
 use secc_ir::lir::{LocalInstr, Reg, RegKind, StructOp};
@@ -171,17 +171,7 @@ pub fn puma_reciprocal(
             let u = octave_function(e, below, octaves, scale, power);
             if e.decl(a).kind == RegKind::Ring {
                 // A public numerator: a local product, then the same truncation.
-                let shape = e.shape(u);
-                let shape = secc_ir::types::broadcast_shapes(&shape, &e.shape(a))
-                    .expect("operand shapes were checked by the IR verifier");
-                let wide = e.reg(RegKind::Rss, &shape, e.frac(a) + scale);
-                e.local(LocalInstr::MulPublic {
-                    dst: wide,
-                    a: u,
-                    b: a,
-                });
-                let shift = e.frac(a) + scale - frac;
-                truncate(e, wide, shift)
+                times_public(e, u, a, frac)
             } else {
                 product(e, a, u, 0, frac)
             }

@@ -49,7 +49,9 @@ pub fn rsqrt(lo: f64, hi: f64, row: usize) -> Choice {
     finish(best.1, (best.0 != u32::MAX).then_some(best.0))
 }
 
-fn finish(deflation: f64, needed: Option<u32>) -> Choice {
+/// The choice for `needed` iterations (None: the iteration does not converge on the range),
+/// capped at [`MAX_ITERATIONS`].
+pub fn finish(deflation: f64, needed: Option<u32>) -> Choice {
     match needed {
         Some(k) if k <= MAX_ITERATIONS => Choice {
             deflation,

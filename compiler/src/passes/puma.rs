@@ -10,7 +10,7 @@
 //! ([`super::puma_rsqrt`]: range reduction by comparisons against powers of two, no
 //! calibration either).
 
-use super::approximations::{ApproxReport, Choice, MAX_ITERATIONS, TOLERANCE};
+use super::approximations::{finish, ApproxReport, Choice, TOLERANCE};
 use super::rewrite;
 use crate::error::PassError;
 use secc_ir::{approx, Op, Program};
@@ -28,18 +28,8 @@ pub const EXP_SQUARINGS: u32 = 6;
 /// the iterations reaching [`TOLERANCE`] on sums in [1, n].
 pub fn softmax_reciprocal(n: usize) -> Choice {
     let deflation = n.next_power_of_two() as f64;
-    match approx::reciprocal_iterations(1.0 / deflation, n as f64 / deflation, TOLERANCE) {
-        Some(k) if k <= MAX_ITERATIONS => Choice {
-            deflation,
-            iterations: k.max(1),
-            capped: false,
-        },
-        _ => Choice {
-            deflation,
-            iterations: MAX_ITERATIONS,
-            capped: true,
-        },
-    }
+    let needed = approx::reciprocal_iterations(1.0 / deflation, n as f64 / deflation, TOLERANCE);
+    finish(deflation, needed)
 }
 
 pub fn run(program: &Program, reports: &mut Vec<ApproxReport>) -> Result<Program, PassError> {

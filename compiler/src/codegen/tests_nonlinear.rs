@@ -29,29 +29,46 @@ pub(super) fn array(shape: &[usize], data: Vec<f64>) -> ndarray::ArrayD<f64> {
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data).unwrap()
 }
 
+/// Runs `program` in MPC and in the interpreter after checking measured == predicted cost;
+/// returns the MPC outputs and the interpreter's, in output order.
+pub(super) fn mpc_and_plain(
+    program: &Program,
+    weights: Vec<Tensor>,
+    inputs: &HashMap<String, ndarray::ArrayD<f64>>,
+) -> (Vec<ndarray::ArrayD<f64>>, Vec<ndarray::ArrayD<f64>>) {
+    let low = generate(program).unwrap();
+    let report = secc_runtime::run_local(&low, &weights, inputs).unwrap();
+    let cost = low.predicted_cost();
+    assert_eq!(report.rounds, cost.rounds);
+    assert_eq!(report.bytes_sent, cost.bytes_sent);
+    let plain = evaluate(program, &Weights { tensors: weights }, inputs).unwrap();
+    let mpc = plain
+        .iter()
+        .zip(&report.outputs)
+        .map(|((name, _), got)| {
+            assert_eq!(name, &got.name);
+            array(&got.shape, got.data.clone())
+        })
+        .collect();
+    (mpc, plain.into_iter().map(|(_, v)| v).collect())
+}
+
 /// Runs `program` in MPC and in the interpreter; returns the largest difference per output.
 fn mpc_vs_plaintext(
     program: &Program,
     weights: Vec<Tensor>,
     inputs: Vec<(&str, ndarray::ArrayD<f64>)>,
 ) -> Vec<f64> {
-    let low = generate(program).unwrap();
     let inputs: HashMap<String, ndarray::ArrayD<f64>> = inputs
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-    let report = secc_runtime::run_local(&low, &weights, &inputs).unwrap();
-    let cost = low.predicted_cost();
-    assert_eq!(report.rounds, cost.rounds);
-    assert_eq!(report.bytes_sent, cost.bytes_sent);
-    let plain = evaluate(program, &Weights { tensors: weights }, &inputs).unwrap();
-    plain
-        .iter()
-        .zip(&report.outputs)
-        .map(|((name, want), got)| {
-            assert_eq!(name, &got.name);
+    let (mpc, plain) = mpc_and_plain(program, weights, &inputs);
+    mpc.iter()
+        .zip(&plain)
+        .map(|(got, want)| {
             want.iter()
-                .zip(&got.data)
+                .zip(got.iter())
                 .map(|(w, g)| (w - g).abs())
                 .fold(0.0, f64::max)
         })

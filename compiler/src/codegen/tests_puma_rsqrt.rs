@@ -4,17 +4,15 @@
 //! with the measured cost equal to the prediction.
 
 use super::generate;
-use super::tests_nonlinear::{array, unary, Lcg};
+use super::tests_nonlinear::{array, mpc_and_plain, unary, Lcg};
 use secc_ir::approx::{self, Octaves};
-use secc_ir::interp::evaluate;
-use secc_ir::{Encoding, InputRole, Op, Program, Tensor, Weights};
+use secc_ir::{Encoding, InputRole, Op, Program, Tensor};
 use std::collections::HashMap;
 
 type Arrays = Vec<ndarray::ArrayD<f64>>;
 
 /// MPC outputs and the interpreter's, after checking measured == predicted cost.
 fn run(program: &Program, weights: Vec<Tensor>, inputs: Vec<(&str, Vec<f64>)>) -> (Arrays, Arrays) {
-    let low = generate(program).unwrap();
     let inputs: HashMap<String, ndarray::ArrayD<f64>> = inputs
         .into_iter()
         .map(|(k, v)| {
@@ -22,17 +20,7 @@ fn run(program: &Program, weights: Vec<Tensor>, inputs: Vec<(&str, Vec<f64>)>) -
             (k.to_string(), array(&decl.ty.shape, v))
         })
         .collect();
-    let report = secc_runtime::run_local(&low, &weights, &inputs).unwrap();
-    let cost = low.predicted_cost();
-    assert_eq!(report.rounds, cost.rounds);
-    assert_eq!(report.bytes_sent, cost.bytes_sent);
-    let plain = evaluate(program, &Weights { tensors: weights }, &inputs).unwrap();
-    let mpc = report
-        .outputs
-        .iter()
-        .map(|o| array(&o.shape, o.data.clone()))
-        .collect();
-    (mpc, plain.into_iter().map(|(_, v)| v).collect())
+    mpc_and_plain(program, weights, &inputs)
 }
 
 /// Inputs in every octave of F = 16: 2^i, just below 2^(i + 1), and three points between,

@@ -260,6 +260,15 @@ fn puma_tanh_matches_its_definition_and_tanh_over_all_segments() {
 }
 
 fn puma_softmax_program(rows: usize, cols: usize, bias_rows: usize) -> Program {
+    puma_softmax_program_with(rows, cols, bias_rows, crate::passes::puma::EXP_SQUARINGS)
+}
+
+fn puma_softmax_program_with(
+    rows: usize,
+    cols: usize,
+    bias_rows: usize,
+    exp_squarings: u32,
+) -> Program {
     let mut p = Program::new("softmax", 16);
     let x = p.add_input("x", InputRole::Client, vec![rows, cols], Encoding::Fixed);
     let mask = p.add_input(
@@ -274,7 +283,7 @@ fn puma_softmax_program(rows: usize, cols: usize, bias_rows: usize) -> Program {
             Op::PumaSoftmax {
                 axis: 1,
                 iterations,
-                exp_squarings: crate::passes::puma::EXP_SQUARINGS,
+                exp_squarings,
             },
             vec![x, mask],
             "softmax",
@@ -320,27 +329,35 @@ fn puma_softmax_with_a_padding_mask_matches_its_definition() {
     }
 }
 
-/// The definition itself against the exact softmax on rows spread over [-3, 3]:
-/// (1 + x/2^s)^(2^s) = exp(x - x^2/2^(s+1) + ...) underweights the entries far below the max
-/// (by 25% at x = -6 with secc's s = 6, 43% with PUMA's s = 5), so probabilities move by up to
-/// about 1.6e-2 (3e-2 with s = 5; measured over 2000 random rows of 16); 2e-2 bounds it. This is the
-/// approximation's error, not the protocol's.
+/// The definition itself against the exact softmax on 2000 random rows of 16 spread over
+/// [-3, 3]: (1 + x/2^s)^(2^s) = exp(x - x^2/2^(s+1) + ...) underweights the entries far below
+/// the max (by 25% at x = -6 with secc's s = 6, 43% with PUMA's s = 5), so probabilities (with
+/// the reciprocal's own 1e-4) move by up to 1.86e-2 with s = 6 and 3.76e-2 with s = 5
+/// (measured; the figures docs/protocols.md quotes). This is the approximation's error, not the
+/// protocol's.
 #[test]
 fn puma_softmax_definition_is_close_to_the_exact_softmax() {
-    let (rows, cols) = (4, 16);
+    let (rows, cols) = (2000, 16);
     let mut rng = Lcg(8);
     let xs = array(&[rows, cols], rng.vec(rows * cols, -3.0, 3.0));
     let bias = array(&[1, cols], vec![0.0; cols]);
-    let p = puma_softmax_program(rows, cols, 1);
     let inputs: HashMap<String, ndarray::ArrayD<f64>> =
         [("x".to_string(), xs.clone()), ("mask".to_string(), bias)].into();
-    let got = &evaluate(&p, &Weights { tensors: vec![] }, &inputs).unwrap()[0].1;
-    for (row, want_row) in got.outer_iter().zip(xs.outer_iter()) {
-        let max = want_row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = want_row.iter().map(|v| (v - max).exp()).sum();
-        for (g, v) in row.iter().zip(want_row.iter()) {
-            let want = (v - max).exp() / sum;
-            assert!((g - want).abs() < 2e-2, "{g} vs {want}");
+    for (squarings, low, high) in [(6, 1.7e-2, 2.0e-2), (5, 3.5e-2, 4.0e-2)] {
+        let p = puma_softmax_program_with(rows, cols, 1, squarings);
+        let got = &evaluate(&p, &Weights { tensors: vec![] }, &inputs).unwrap()[0].1;
+        let mut worst = 0.0f64;
+        for (row, want_row) in got.outer_iter().zip(xs.outer_iter()) {
+            let max = want_row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = want_row.iter().map(|v| (v - max).exp()).sum();
+            for (g, v) in row.iter().zip(want_row.iter()) {
+                worst = worst.max((g - (v - max).exp() / sum).abs());
+            }
         }
+        eprintln!("exp with {squarings} squarings: worst probability error {worst:.3e}");
+        assert!(
+            (low..high).contains(&worst),
+            "{squarings} squarings: worst probability error {worst} outside [{low}, {high})"
+        );
     }
 }

@@ -396,25 +396,22 @@ pub fn render(r: &BenchReport) -> String {
         "max abs error vs plaintext interpreter: {:.3e}\n",
         r.max_abs_error
     ));
-    out.push_str("by layer (rounds, MB sent by P0, party-0 time):\n");
-    for (name, g) in &r.cost.by_layer {
-        let t = r.time_by_layer.get(name).map_or(0.0, |t| t.seconds);
+    for (title, costs, times, width) in [
+        ("layer", &r.cost.by_layer, &r.time_by_layer, 12),
+        ("op", &r.cost.by_op, &r.time_by_op, 16),
+    ] {
         out.push_str(&format!(
-            "  {name:<12} {:>5} rounds {:>10.3} MB {:>8.2} s\n",
-            g.rounds,
-            mb(g.bytes_sent[0]),
-            t
+            "by {title} (rounds, MB sent by P0, party-0 time):\n"
         ));
-    }
-    out.push_str("by op (rounds, MB sent by P0, party-0 time):\n");
-    for (name, g) in &r.cost.by_op {
-        let t = r.time_by_op.get(name).map_or(0.0, |t| t.seconds);
-        out.push_str(&format!(
-            "  {name:<16} {:>5} rounds {:>10.3} MB {:>8.2} s\n",
-            g.rounds,
-            mb(g.bytes_sent[0]),
-            t
-        ));
+        for (name, g) in costs {
+            let t = times.get(name).map_or(0.0, |t| t.seconds);
+            out.push_str(&format!(
+                "  {name:<width$} {:>5} rounds {:>10.3} MB {:>8.2} s\n",
+                g.rounds,
+                mb(g.bytes_sent[0]),
+                t
+            ));
+        }
     }
     out
 }

@@ -106,16 +106,22 @@ pub fn lower(
     Ok((lw.program, weights))
 }
 
-/// A tract tensor as an IR tensor (floats become fixed point, bools and integers keep theirs).
-pub fn ir_tensor(t: &tract_onnx::prelude::Tensor) -> TractResult<Tensor> {
-    let dt = t.datum_type();
-    let encoding = if dt.is_float() {
+/// The IR encoding of a tract datum type: floats become fixed point, bools and integers keep
+/// theirs.
+fn encoding_of(dt: DatumType) -> Encoding {
+    if dt.is_float() {
         Encoding::Fixed
     } else if dt == DatumType::Bool {
         Encoding::Bool
     } else {
         Encoding::Int
-    };
+    }
+}
+
+/// A tract tensor as an IR tensor (floats become fixed point, bools and integers keep theirs).
+pub fn ir_tensor(t: &tract_onnx::prelude::Tensor) -> TractResult<Tensor> {
+    let dt = t.datum_type();
+    let encoding = encoding_of(dt);
     let data: Vec<f64> = if dt == DatumType::Bool {
         let b = t.to_plain_array_view::<bool>()?;
         b.iter().map(|&x| if x { 1.0 } else { 0.0 }).collect()
@@ -249,14 +255,7 @@ impl<'m> Lowerer<'m> {
                 .as_concrete()
                 .ok_or_else(|| self.internal("input shape is not concrete"))?
                 .to_vec();
-            let dt = source.fact.datum_type;
-            let encoding = if dt.is_float() {
-                Encoding::Fixed
-            } else if dt == DatumType::Bool {
-                Encoding::Bool
-            } else {
-                Encoding::Int
-            };
+            let encoding = encoding_of(source.fact.datum_type);
             let role = if is_public_input(&node.name) {
                 InputRole::ClientPublic
             } else {

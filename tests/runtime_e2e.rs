@@ -372,17 +372,57 @@ fn share_three_party_processes_and_client_give_the_reference_output() {
     request(2.0);
     drop(garbage);
 
-    // A client whose key nobody pinned is refused, and says so.
-    let strangers = dir.path().join("strangers");
-    let out = secc_bounded(&[
-        "keygen",
-        "--role",
-        "client",
-        "--out-dir",
-        strangers.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "keygen --role: {}", stderr(&out));
-    let out = client(&config, &strangers.join("client.key"), &mlp_input());
+    // A stranger makes its own key for `role` and a parties.toml that pins it (with the real
+    // certificates of the other roles): it trusts itself, but the services do not.
+    let stranger = |role: &str, addrs: &[String; 3]| -> (PathBuf, PathBuf) {
+        let home = dir.path().join(format!("stranger-{role}"));
+        let out = secc_bounded(&[
+            "keygen",
+            "--role",
+            role,
+            "--out-dir",
+            home.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "keygen --role {role}: {}",
+            stderr(&out)
+        );
+        for other in ["p0", "p1", "p2", "client"]
+            .into_iter()
+            .filter(|r| *r != role)
+        {
+            let crt = format!("{other}.crt");
+            std::fs::copy(keys.join(&crt), home.join(&crt)).unwrap();
+        }
+        let mut assemble = vec!["keygen", "--certs", home.to_str().unwrap(), "--out-dir"];
+        assemble.push(home.to_str().unwrap());
+        for addr in addrs {
+            assemble.extend(["--addr", addr.as_str()]);
+        }
+        let out = secc_bounded(&assemble);
+        assert!(out.status.success(), "keygen --certs: {}", stderr(&out));
+        let config = home.join("parties.toml");
+        let toml = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            toml.replace("connect_timeout_s = 10\n", "connect_timeout_s = 3\n"),
+        )
+        .unwrap();
+        (config, home.join(format!("{role}.key")))
+    };
+
+    // A client key that the configuration does not pin is named before any connection.
+    let (stranger_config, stranger_key) = stranger("client", &addrs);
+    let out = client(&config, &stranger_key, &mlp_input());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not the one parties.toml pins for the client"),
+        "{}",
+        stderr(&out)
+    );
+    // A client whose key the parties did not pin is refused by them, and says so.
+    let out = client(&stranger_config, &stranger_key, &mlp_input());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -392,53 +432,14 @@ fn share_three_party_processes_and_client_give_the_reference_output() {
     assert!(!err.contains("panicked"), "{err}");
 
     // A party with an unknown key: its own configuration pins it as P2 (at another address),
-    // and a client that trusts that configuration sends it a request; P0 and P1 refuse it.
-    let out = secc_bounded(&[
-        "keygen",
-        "--role",
-        "p2",
-        "--out-dir",
-        strangers.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "keygen --role p2: {}", stderr(&out));
-    for role in ["p0", "p1", "client"] {
-        std::fs::copy(
-            keys.join(format!("{role}.crt")),
-            strangers.join(format!("{role}.crt")),
-        )
-        .unwrap();
-    }
+    // and a client that trusts that configuration sends it a request; P0 refuses it.
     let rogue_addrs = [
         addrs[0].clone(),
         addrs[1].clone(),
         free_loopback_addrs()[2].clone(),
     ];
-    let mut assemble = vec![
-        "keygen",
-        "--certs",
-        strangers.to_str().unwrap(),
-        "--out-dir",
-    ];
-    assemble.push(strangers.to_str().unwrap());
-    for addr in &rogue_addrs {
-        assemble.extend(["--addr", addr.as_str()]);
-    }
-    let out = secc_bounded(&assemble);
-    assert!(out.status.success(), "keygen --certs: {}", stderr(&out));
-    let rogue_config = strangers.join("parties.toml");
-    std::fs::write(
-        &rogue_config,
-        std::fs::read_to_string(&rogue_config)
-            .unwrap()
-            .replace("connect_timeout_s = 10\n", "connect_timeout_s = 3\n"),
-    )
-    .unwrap();
-    let rogue = start_party(
-        2,
-        &rogue_config,
-        &strangers.join("p2.key"),
-        &["--requests", "1"],
-    );
+    let (rogue_config, rogue_key) = stranger("p2", &rogue_addrs);
+    let rogue = start_party(2, &rogue_config, &rogue_key, &["--requests", "1"]);
     let out = client(&rogue_config, &key("client"), &mlp_input());
     assert!(
         !out.status.success(),

@@ -308,9 +308,39 @@ fn parties_holding_different_programs_fail_at_the_handshake() {
         "{p1_err}"
     );
     // P0 had admitted the request; it fails when the client hangs up.
-    expect_failure(p0, &["request 1", "the client hung up"]);
+    expect_failure(
+        p0,
+        &["request 1", "handshake with the client failed: it hung up"],
+    );
     terminate(&p2);
     assert!(finish(p2).0);
+    assert!(start.elapsed() < EXIT_BOUND);
+}
+
+#[test]
+fn a_party_that_never_connects_is_named() {
+    let scene = Scene::new("absent", 2.0);
+    let start = Instant::now();
+    let p0 = scene.spawn_party(0);
+    let p1 = scene.spawn_party(1);
+    // The client gives up, naming P2 and its address.
+    let program = bytecode::read_program(&scene.files.program).unwrap();
+    let e = run_client(&scene.config, scene.client_security(), &program, &inputs())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "could not connect to party P2 at {}",
+            scene.config.party_addrs[2]
+        )),
+        "{e}"
+    );
+    // P0 and P1 fail the request: P2 never dialled, or the client hung up first.
+    for p in [p0, p1] {
+        let e = expect_failure(p, &["request 1"]);
+        assert!(e.contains("party P2") || e.contains("hung up"), "{e}");
+    }
     assert!(start.elapsed() < EXIT_BOUND);
 }
 

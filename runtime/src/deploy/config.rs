@@ -313,11 +313,10 @@ mod tests {
 
     fn pinned(fps: [&str; 4]) -> String {
         let mut text = format!("[client]\ncert_sha256 = \"{}\"\n", fps[3]);
-        for id in 0..3 {
+        for (id, fp) in fps.iter().enumerate().take(3) {
             text.push_str(&format!(
-                "[[party]]\nid = {id}\naddr = \"127.0.0.1:{}\"\ncert_sha256 = \"{}\"\n",
-                7000 + id,
-                fps[id]
+                "[[party]]\nid = {id}\naddr = \"127.0.0.1:{}\"\ncert_sha256 = \"{fp}\"\n",
+                7000 + id
             ));
         }
         text

@@ -403,7 +403,8 @@ pub struct Arrival {
 
 /// What the accepting thread reports.
 pub enum Event {
-    Arrived(Arrival),
+    /// Boxed: a connection's TLS state is large, refusals are many.
+    Arrived(Box<Arrival>),
     /// A connection that was refused or dropped, with the reason (naming its address).
     Refused(String),
 }
@@ -503,9 +504,9 @@ impl PartyEndpoint {
             match self.events.recv_timeout(Duration::from_millis(50)) {
                 Ok(Event::Arrived(a)) if a.peer == CLIENT => {
                     self.busy.store(true, Ordering::SeqCst);
-                    return Some(a);
+                    return Some(*a);
                 }
-                Ok(Event::Arrived(a)) => self.pending.push(a),
+                Ok(Event::Arrived(a)) => self.pending.push(*a),
                 Ok(Event::Refused(message)) => log(&message),
                 Err(_) => {}
             }
@@ -598,7 +599,7 @@ impl PartyEndpoint {
                     expected.retain(|&p| p != a.peer);
                     conns[a.peer] = Some(a.conn);
                 }
-                Ok(Event::Arrived(a)) => self.pending.push(a),
+                Ok(Event::Arrived(a)) => self.pending.push(*a),
                 Ok(Event::Refused(message)) => log(&message),
                 Err(_) => {}
             }
@@ -655,7 +656,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<AcceptShared>, stop: Arc<Atomi
         std::thread::spawn(move || {
             let closer = stream.try_clone().ok();
             let event = match admit(stream, addr, &shared) {
-                Ok(Some(arrival)) => Event::Arrived(arrival),
+                Ok(Some(arrival)) => Event::Arrived(Box::new(arrival)),
                 Ok(None) => Event::Refused(format!(
                     "told the client at {addr} that another request is being served (busy)"
                 )),

@@ -479,3 +479,74 @@ fn frames_split_anywhere_are_reassembled_and_oversized_ones_refused() {
     );
     assert!(e.to_string().starts_with("party P2 sent a frame of"), "{e}");
 }
+
+#[test]
+fn a_busy_party_refuses_a_second_client_which_retries_until_its_deadline() {
+    let (listeners, configs) = listeners(Duration::from_secs(5));
+    let mut endpoints: Vec<PartyEndpoint> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(id, l)| PartyEndpoint::start(id, l, &configs[id], hash(13)).unwrap())
+        .collect();
+    // Serves one request on every endpoint, keeping its links open until `hold` says so.
+    fn serve_one(
+        endpoints: &mut [PartyEndpoint],
+        client: &TcpConfig,
+        hold: impl FnOnce(),
+    ) -> Vec<String> {
+        let client = client.clone();
+        let client = thread::spawn(move || TcpTransport::connect_client(&client, hash(13)));
+        let mut logs = Vec::new();
+        let transports: Vec<TcpTransport> = thread::scope(|s| {
+            let handles: Vec<_> = endpoints
+                .iter_mut()
+                .map(|ep| {
+                    s.spawn(move || {
+                        let mut lines = Vec::new();
+                        let stop = AtomicBool::new(false);
+                        let a = ep
+                            .next_request(None, &stop, &mut |l| lines.push(l.to_string()))
+                            .unwrap();
+                        let t = ep.establish(a, &mut |l| lines.push(l.to_string())).unwrap();
+                        (t, lines)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    let (t, lines) = h.join().unwrap();
+                    logs.extend(lines);
+                    t
+                })
+                .collect()
+        });
+        let client = client.join().unwrap().unwrap();
+        hold();
+        drop(client);
+        drop(transports);
+        for ep in endpoints.iter() {
+            ep.idle();
+        }
+        logs
+    }
+    let mut second = configs[CLIENT].clone();
+    second.connect_timeout = Duration::from_millis(700);
+    serve_one(&mut endpoints, &configs[CLIENT], || {
+        // While the first request holds the parties, a second client is told "busy".
+        let e = TcpTransport::connect_client(&second, hash(13))
+            .err()
+            .expect("a busy party must refuse")
+            .to_string();
+        assert_eq!(
+            e,
+            "party P0 is busy serving another request; try again later"
+        );
+    });
+    // Once they are idle, the next client is served.
+    let logs = serve_one(&mut endpoints, &second, || {});
+    assert!(
+        logs.iter().any(|l| l.contains("(busy)")),
+        "the parties name the clients they turned away: {logs:?}"
+    );
+}

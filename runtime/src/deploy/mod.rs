@@ -356,7 +356,8 @@ pub fn frame_limits(program: &LowProgram, me: usize) -> [u64; 4] {
             })
             .max()
             .unwrap_or(0);
-        *limit = (largest * 8).max(SEED_BYTES);
+        // The first message on the link also carries the request id (service::RequestBound).
+        *limit = (largest * 8).max(SEED_BYTES) + service::REQUEST_TAG_BYTES;
     }
     let input_words: u64 = program
         .inputs

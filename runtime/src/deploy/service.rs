@@ -7,7 +7,9 @@
 //! connect deadline, and only then fails naming the busy party. A request is identified by the
 //! id its client drew; a party admits the client's id, then connects to its peers for that id
 //! only, so the three parties always serve the same request, and every request agrees on fresh
-//! pairwise seeds over its own authenticated connections.
+//! pairwise seeds over its own authenticated connections. The first message on every link
+//! between two parties (for one direction of each pair, the seed key) also carries the request
+//! id, which the receiver checks ([`RequestBound`]): seeds are bound to the request they serve.
 //!
 //! Invariants: one failed request (client gone, peer timeout, refused connection) is reported
 //! as one status line and never ends the service; a connection that fails its handshake is
@@ -17,8 +19,8 @@
 
 use super::{frame_limits, DeployConfig, DeployError, PartyCounters, PartyFiles, CLIENT};
 use crate::engine::{check_program, run_party, PartyReport};
-use crate::net::tcp::{bind_party, request_name, PartyEndpoint, Security};
-use crate::net::Transport;
+use crate::net::tcp::{bind_party, request_name, PartyEndpoint, RequestId, Security};
+use crate::net::{endpoint_name, NetError, Transport};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,13 +89,15 @@ pub fn serve(
         };
         index += 1;
         let name = format!("request {index} ({})", request_name(&client.request));
+        let request = client.request;
         let result = endpoint
             .establish(client, log)
             .map_err(DeployError::from)
-            .and_then(|mut transport| {
+            .and_then(|transport| {
+                let mut transport = RequestBound::new(transport, request);
                 let report = run_party(party, &files.program.low, &files.params, &mut transport)?;
                 transport.send(CLIENT, PartyCounters::from_report(&report).to_bytes())?;
-                transport.finish(FLUSH_TIMEOUT)?;
+                transport.inner.finish(FLUSH_TIMEOUT)?;
                 Ok(report)
             });
         endpoint.idle();
@@ -125,4 +129,93 @@ pub fn status(report: &PartyReport) -> String {
         report.client_bytes_sent,
         report.wall.as_secs_f64()
     )
+}
+
+/// Bytes of the request id in front of the first message on each link between two parties.
+pub const REQUEST_TAG_BYTES: u64 = 16;
+
+/// A party's transport whose first message to and from each other party carries the request
+/// id: the seed keys (sent first on the links they travel) can only be taken for the request
+/// the receiving party serves.
+pub struct RequestBound<T: Transport> {
+    pub inner: T,
+    request: RequestId,
+    sent: [bool; 3],
+    received: [bool; 3],
+}
+
+impl<T: Transport> RequestBound<T> {
+    pub fn new(inner: T, request: RequestId) -> Self {
+        RequestBound {
+            inner,
+            request,
+            sent: [false; 3],
+            received: [false; 3],
+        }
+    }
+}
+
+impl<T: Transport> Transport for RequestBound<T> {
+    fn id(&self) -> usize {
+        self.inner.id()
+    }
+
+    fn send(&mut self, to: usize, msg: Vec<u8>) -> Result<(), NetError> {
+        match self.sent.get_mut(to) {
+            Some(sent) if !*sent => {
+                *sent = true;
+                let mut tagged = Vec::with_capacity(msg.len() + self.request.len());
+                tagged.extend_from_slice(&self.request);
+                tagged.extend_from_slice(&msg);
+                self.inner.send(to, tagged)
+            }
+            _ => self.inner.send(to, msg),
+        }
+    }
+
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
+        let mut msg = self.inner.recv(from)?;
+        if let Some(received) = self.received.get_mut(from).filter(|r| !**r) {
+            *received = true;
+            if !msg.starts_with(&self.request) {
+                return Err(NetError::Handshake {
+                    peer: endpoint_name(from),
+                    reason: format!(
+                        "its first message is not tagged with request {}",
+                        request_name(&self.request)
+                    ),
+                });
+            }
+            msg.drain(..self.request.len());
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::inproc::mesh;
+
+    #[test]
+    fn the_first_message_of_each_party_link_carries_the_request() {
+        let mut m = mesh(std::time::Duration::from_secs(1)).into_iter();
+        let (p0, p1) = (m.next().unwrap(), m.next().unwrap());
+        let mut a = RequestBound::new(p0, [7; 16]);
+        let mut b = RequestBound::new(p1, [7; 16]);
+        a.send(1, b"seed".to_vec()).unwrap();
+        a.send(1, b"round".to_vec()).unwrap();
+        assert_eq!(b.recv(0).unwrap(), b"seed");
+        assert_eq!(b.recv(0).unwrap(), b"round");
+        // Another request's seed is refused.
+        let mut c = RequestBound::new(b.inner, [8; 16]);
+        a.inner
+            .send(1, [[7u8; 16].as_slice(), b"seed"].concat())
+            .unwrap();
+        let e = c.recv(0).unwrap_err().to_string();
+        assert!(
+            e.contains("party P0") && e.contains("not tagged with request 08080808"),
+            "{e}"
+        );
+    }
 }

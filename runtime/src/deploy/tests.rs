@@ -190,9 +190,9 @@ fn frame_limits_are_the_largest_message_of_each_link() {
         let limits = frame_limits(&program, me);
         assert_eq!(limits[me], 0, "no link to itself");
         for peer in (0..3).filter(|&p| p != me) {
-            assert!(limits[peer] >= 32, "seed keys fit");
+            assert!(limits[peer] >= 32 + 16, "seed keys with the request id fit");
             // No single message exceeds what the peer sends in total.
-            assert!(limits[peer] <= predicted.bytes_sent[peer].max(32));
+            assert!(limits[peer] <= predicted.bytes_sent[peer].max(32) + 16);
         }
         // The client's input message: x (2 x 3) as two components.
         assert_eq!(limits[CLIENT], 2 * 6 * 8);

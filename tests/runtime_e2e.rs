@@ -1,7 +1,9 @@
 //! The MPC half end to end, through the binaries: the MLP fixture compiled by `secc compile`,
-//! run by `secc run` on both transports and by a three-process deployment (`secc share`, three
-//! `secc-party`, `secc client`), each compared with `secc reference` and with the cost that
-//! `secc inspect --stats --json` predicts; and `secc run`'s bad inputs.
+//! run by `secc run` on both transports and by a three-process deployment (`secc share`,
+//! `secc keygen`, three `secc-party` TLS services serving several `secc client` requests, a
+//! garbage connection, a client and a party with unknown keys), each compared with `secc
+//! reference` and with the cost that `secc inspect --stats --json` predicts; and `secc run`'s
+//! bad inputs.
 //!
 //! Every child process is waited for within a bound and killed past it, so a hang fails the
 //! test instead of stalling it.
@@ -134,12 +136,16 @@ fn cost_of(json: &Value, what: &str) -> (u64, Vec<u64>) {
 }
 
 fn reference_outputs(program: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+    reference_outputs_for(program, &mlp_input())
+}
+
+fn reference_outputs_for(program: &Path, input: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
     let json = json_of(
         &secc_bounded(&[
             "reference",
             program.to_str().unwrap(),
             "--input",
-            mlp_input().to_str().unwrap(),
+            input.to_str().unwrap(),
             "--json",
         ]),
         "reference",
@@ -240,12 +246,34 @@ fn free_loopback_addrs() -> [String; 3] {
     [0, 1, 2].map(|i| listeners[i].local_addr().unwrap().to_string())
 }
 
+/// The MLP input scaled by `factor`, written into `dir`.
+fn scaled_mlp_input(dir: &Path, factor: f64) -> PathBuf {
+    let text = std::fs::read_to_string(mlp_input()).unwrap();
+    let mut json: Value = serde_json::from_str(&text).unwrap();
+    for row in json["x"].as_array_mut().unwrap() {
+        for v in row.as_array_mut().unwrap() {
+            *v = Value::from(v.as_f64().unwrap() * factor);
+        }
+    }
+    let path = dir.join(format!("input-{factor}.json"));
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+/// Sends SIGTERM to a child (the way an operator or systemd stops a service).
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn share_three_party_processes_and_client_give_the_reference_output() {
     let dir = tempfile::tempdir().unwrap();
     let program = compile_mlp(dir.path());
     let (rounds, bytes) = predicted_cost(&program);
-    let reference = reference_outputs(&program);
     let deploy_dir = dir.path().join("deploy");
     let out = secc_bounded(&[
         "share",
@@ -269,51 +297,201 @@ fn share_three_party_processes_and_client_give_the_reference_output() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("without weights"), "{}", stderr(&out));
 
+    // Keys and the pinned parties.toml.
+    let keys = dir.path().join("keys");
     let addrs = free_loopback_addrs();
-    let mut toml = String::from("connect_timeout_s = 30\nrecv_timeout_s = 30\n");
-    for (id, addr) in addrs.iter().enumerate() {
-        toml.push_str(&format!("\n[[party]]\nid = {id}\naddr = \"{addr}\"\n"));
+    let mut keygen = vec!["keygen", "--out-dir", keys.to_str().unwrap()];
+    for addr in &addrs {
+        keygen.extend(["--addr", addr.as_str()]);
     }
-    let config = dir.path().join("parties.toml");
+    let out = secc_bounded(&keygen);
+    assert!(out.status.success(), "keygen: {}", stderr(&out));
+    let config = keys.join("parties.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(toml.matches("cert_sha256 = ").count(), 4, "{toml}");
+    // Short timeouts, so the failed requests below fail quickly.
+    let toml = toml.replace("connect_timeout_s = 10\n", "connect_timeout_s = 3\n");
     std::fs::write(&config, toml).unwrap();
+    let key = |role: &str| keys.join(format!("{role}.key"));
+
     let party = party_binary();
+    let start_party = |i: usize, config: &Path, key: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--id".to_string(),
+            i.to_string(),
+            "--config".into(),
+            config.to_str().unwrap().into(),
+            "--key".into(),
+            key.to_str().unwrap().into(),
+            "--program".into(),
+            party_program.to_str().unwrap().into(),
+            "--shares".into(),
+            shares[i].to_str().unwrap().into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn(&party, &args)
+    };
     let parties: Vec<Child> = (0..3)
-        .map(|i| {
-            spawn(
-                &party,
-                &[
-                    "--id",
-                    &i.to_string(),
-                    "--config",
-                    config.to_str().unwrap(),
-                    "--program",
-                    party_program.to_str().unwrap(),
-                    "--shares",
-                    shares[i].to_str().unwrap(),
-                ],
-            )
-        })
+        .map(|i| start_party(i, &config, &key(&format!("p{i}")), &[]))
         .collect();
-    let client = secc_bounded(&[
-        "client",
-        party_program.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        mlp_input().to_str().unwrap(),
-        "--json",
-    ]);
+    let client = |config: &Path, key: &Path, input: &Path| {
+        secc_bounded(&[
+            "client",
+            party_program.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let mut served = 0;
+    let mut request = |factor: f64| {
+        let input = scaled_mlp_input(dir.path(), factor);
+        let run = json_of(&client(&config, &key("client"), &input), "secc client");
+        let what = format!("secc client, request with input x {factor}");
+        assert_matches_reference(
+            &outputs_of(&run),
+            &reference_outputs_for(&program, &input),
+            &what,
+        );
+        assert_eq!(cost_of(&run, &what), (rounds, bytes.clone()));
+        served += 1;
+    };
+    // Several requests in a row, each with fresh seeds and its own input.
+    request(1.0);
+    request(-0.5);
+
+    // A garbage connection, left open during the next request, disturbs nothing.
+    let mut garbage = std::net::TcpStream::connect(&addrs[1]).unwrap();
+    use std::io::Write;
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    request(2.0);
+    drop(garbage);
+
+    // A stranger makes its own key for `role` and a parties.toml that pins it (with the real
+    // certificates of the other roles): it trusts itself, but the services do not.
+    let stranger = |role: &str, addrs: &[String; 3]| -> (PathBuf, PathBuf) {
+        let home = dir.path().join(format!("stranger-{role}"));
+        let out = secc_bounded(&[
+            "keygen",
+            "--role",
+            role,
+            "--out-dir",
+            home.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "keygen --role {role}: {}",
+            stderr(&out)
+        );
+        for other in ["p0", "p1", "p2", "client"]
+            .into_iter()
+            .filter(|r| *r != role)
+        {
+            let crt = format!("{other}.crt");
+            std::fs::copy(keys.join(&crt), home.join(&crt)).unwrap();
+        }
+        let mut assemble = vec!["keygen", "--certs", home.to_str().unwrap(), "--out-dir"];
+        assemble.push(home.to_str().unwrap());
+        for addr in addrs {
+            assemble.extend(["--addr", addr.as_str()]);
+        }
+        let out = secc_bounded(&assemble);
+        assert!(out.status.success(), "keygen --certs: {}", stderr(&out));
+        let config = home.join("parties.toml");
+        let toml = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            toml.replace("connect_timeout_s = 10\n", "connect_timeout_s = 3\n"),
+        )
+        .unwrap();
+        (config, home.join(format!("{role}.key")))
+    };
+
+    // A client key that the configuration does not pin is named before any connection.
+    let (stranger_config, stranger_key) = stranger("client", &addrs);
+    let out = client(&config, &stranger_key, &mlp_input());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not the one parties.toml pins for the client"),
+        "{}",
+        stderr(&out)
+    );
+    // A client whose key the parties did not pin is refused by them, and says so.
+    let out = client(&stranger_config, &stranger_key, &mlp_input());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("party P0 at") && err.contains("refused this endpoint's certificate"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A party with an unknown key: its own configuration pins it as P2 (at another address),
+    // and a client that trusts that configuration sends it a request; P0 refuses it.
+    let rogue_addrs = [
+        addrs[0].clone(),
+        addrs[1].clone(),
+        free_loopback_addrs()[2].clone(),
+    ];
+    let (rogue_config, rogue_key) = stranger("p2", &rogue_addrs);
+    let rogue = start_party(2, &rogue_config, &rogue_key, &["--requests", "1"]);
+    let out = client(&rogue_config, &key("client"), &mlp_input());
+    assert!(
+        !out.status.success(),
+        "a request through a rogue P2 succeeded"
+    );
+    let rogue = wait_bounded(rogue, "rogue secc-party P2");
+    let rogue_err = stderr(&rogue);
+    assert_eq!(rogue.status.code(), Some(1), "{rogue_err}");
+    assert!(
+        rogue_err.contains("party P0 at")
+            && rogue_err.contains("refused this endpoint's certificate"),
+        "{rogue_err}"
+    );
+
+    // The services go on.
+    request(0.25);
+    assert_eq!(served, 4);
+
+    // SIGTERM: each service stops cleanly (exit 0) with one status line per request.
+    for child in &parties {
+        terminate(child);
+    }
     let party_outputs: Vec<Output> = parties
         .into_iter()
         .enumerate()
         .map(|(i, child)| wait_bounded(child, &format!("secc-party P{i}")))
         .collect();
     for (i, out) in party_outputs.iter().enumerate() {
-        assert!(out.status.success(), "P{i}: {}", stderr(out));
+        let err = stderr(out);
+        assert!(out.status.success(), "P{i}: {err}");
+        assert!(!err.contains("panicked"), "P{i}: {err}");
+        let done = err
+            .lines()
+            .filter(|l| l.contains("): done: ") && l.contains(&format!("{rounds} rounds")))
+            .count();
+        assert_eq!(done, 4, "P{i}: {err}");
+        assert!(err.contains("stopped: 4 requests served"), "P{i}: {err}");
     }
-    let run = json_of(&client, "secc client");
-    assert_matches_reference(&outputs_of(&run), &reference, "secc client");
-    assert_eq!(cost_of(&run, "secc client"), (rounds, bytes));
+    // Each refusal is named where it happened.
+    let p0 = stderr(&party_outputs[0]);
+    assert!(
+        p0.lines()
+            .filter(|l| l.contains("refused a connection from") && l.contains("is not pinned"))
+            .count()
+            >= 2,
+        "P0 names the stranger client and the rogue party: {p0}"
+    );
+    let p1 = stderr(&party_outputs[1]);
+    assert!(
+        p1.contains("refused a connection from") && p1.contains("does not speak TLS"),
+        "P1 names the garbage connection: {p1}"
+    );
 }
 
 /// `secc run` on `program` with the MLP input and `--output`: must fail with exit status 1 and

@@ -1,5 +1,6 @@
 //! The `secc` command line (brief §1): `compile`, `inspect`, `reference`, `run` (three parties on
-//! this machine), and for deployments `share` (the model owner's step) and `client`. Every
+//! this machine), and for deployments `share` (the model owner's step), `keygen` (keys and the
+//! pinned parties.toml) and `client`. Every
 //! failure is printed as one `error: ...` message on stderr with a non-zero exit status, and no
 //! output file is left behind (every file is written atomically).
 
@@ -17,6 +18,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod keygen;
 
 #[derive(Parser)]
 #[command(
@@ -239,8 +242,10 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Keys and certificates for a deployment's roles and the parties.toml pinning them.
+    Keygen(keygen::KeygenArgs),
     /// The client of a deployment: secret-share the input with the three `secc-party`
-    /// processes of parties.toml and reconstruct the outputs.
+    /// services of parties.toml over mutual TLS and reconstruct the outputs.
     Client {
         /// The program file (the parties' copy; the owner's copy works too, its weights are
         /// never sent).
@@ -248,6 +253,13 @@ enum Command {
         /// The deployment's parties.toml.
         #[arg(long)]
         config: PathBuf,
+        /// The client's key file (client.key from `secc keygen`).
+        #[arg(long, required_unless_present = "insecure_plaintext_tcp")]
+        key: Option<PathBuf>,
+        /// DANGER: plain TCP without TLS, for loopback experiments with parties started the
+        /// same way; anyone on the path reads the input shares.
+        #[arg(long, conflicts_with = "key")]
+        insecure_plaintext_tcp: bool,
         #[command(flatten)]
         input: InputArgs,
         #[command(flatten)]
@@ -325,12 +337,21 @@ fn main() -> ExitCode {
             timeout_s,
         } => run_mpc(&program, &input, &out, transport, timeout_s),
         Command::Share { program, out_dir } => run_share(&program, out_dir.as_deref()),
+        Command::Keygen(args) => keygen::run(&args),
         Command::Client {
             program,
             config,
+            key,
+            insecure_plaintext_tcp,
             input,
             out,
-        } => run_client(&program, &config, &input, &out),
+        } => run_client(
+            &program,
+            &config,
+            (key.as_deref(), insecure_plaintext_tcp),
+            &input,
+            &out,
+        ),
         Command::Bench {
             mode,
             substitutions,
@@ -707,9 +728,23 @@ fn run_share(path: &Path, out_dir: Option<&Path>) -> CliResult {
     Ok(())
 }
 
-fn run_client(path: &Path, config_path: &Path, input: &InputArgs, out: &OutputArgs) -> CliResult {
+fn run_client(
+    path: &Path,
+    config_path: &Path,
+    (key, insecure): (Option<&Path>, bool),
+    input: &InputArgs,
+    out: &OutputArgs,
+) -> CliResult {
     let (output, json, select) = (out.output.as_deref(), out.json, out.outputs.clone());
     let config = DeployConfig::load(config_path).map_err(|e| e.to_string())?;
+    let security = deploy::security(secc_runtime::net::CLIENT, &config, key, insecure)
+        .map_err(|e| e.to_string())?;
+    if insecure {
+        eprintln!(
+            "warning: --insecure-plaintext-tcp: the input shares travel unencrypted; loopback \
+             experiments only"
+        );
+    }
     // The parties hash the program without weights; so does the client.
     let container = artifact::load(path)
         .map_err(|e| e.to_string())?
@@ -717,7 +752,8 @@ fn run_client(path: &Path, config_path: &Path, input: &InputArgs, out: &OutputAr
     let program = &container.program;
     mpc_run::check_selection(program, select.as_deref())?;
     let values = read_inputs(program, input)?;
-    let run = deploy::run_client(&config, &container, &values).map_err(|e| e.to_string())?;
+    let run =
+        deploy::run_client(&config, security, &container, &values).map_err(|e| e.to_string())?;
     let measured = Measured::from_client(&run)?;
     let results = mpc_run::named_outputs(program, &measured.outputs, select.as_deref())?;
     if let Some(out) = output {

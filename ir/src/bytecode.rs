@@ -553,35 +553,35 @@ pub fn write_shares(path: &Path, shares: &PartyShares) -> Result<(), FileError> 
 }
 
 /// Writes `bytes` to a temporary file next to `path`, syncs it and renames it over `path`, so
-/// that a crash or error never leaves a partial file under the final name.
+/// that a crash or error never leaves a partial file under the final name. The temporary file
+/// is created exclusively under an unpredictable name with mode 0600 (`tempfile`), and so is
+/// the final file: program files carry the owner's weights and share files a party's shares, so
+/// no other local user may read them (copy them on with the permissions their recipient needs).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     use std::io::Write;
     let io_err = |source| FileError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_err(std::io::Error::new(
+    if path.file_name().is_none() {
+        return Err(io_err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a file path",
-        ))
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(file_name);
-    temp_name.push(format!(".tmp{}", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if let Err(e) = result {
-        // Best effort: the temporary file is ours and must not linger; the original error is
-        // the one worth reporting.
-        let _ = std::fs::remove_file(&temp);
-        return Err(io_err(e));
+        )));
     }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // On failure the temporary file is removed when dropped; the original error is the one
+    // worth reporting.
+    let mut file = tempfile::Builder::new()
+        .prefix(".secc-")
+        .tempfile_in(dir)
+        .map_err(io_err)?;
+    file.write_all(bytes).map_err(io_err)?;
+    file.as_file().sync_all().map_err(io_err)?;
+    file.persist(path).map_err(|e| io_err(e.error))?;
     Ok(())
 }
 

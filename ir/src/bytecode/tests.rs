@@ -557,6 +557,10 @@ fn files_are_written_atomically_and_errors_name_the_path() {
         vec![std::ffi::OsString::from("model.secc")],
         "no temporary left"
     );
+    // Weights and shares: readable by the owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 
     std::fs::write(&path, b"garbage").unwrap();
     let e = read_program(&path).unwrap_err().to_string();

@@ -1,37 +1,48 @@
-//! Deployments: one `secc-party` process per machine, a client elsewhere, talking over TCP.
+//! Deployments: one `secc-party` process per machine, a client elsewhere, talking over mutual
+//! TLS with pinned certificates.
 //!
 //! Owns the deployment's files and sessions:
-//! - [`config`]: `parties.toml` (addresses and timeouts).
+//! - [`config`]: `parties.toml` (addresses, pinned certificates, timeouts).
+//! - [`keys`]: keys and certificates of the four roles (`secc keygen`).
 //! - The model owner's step, [`write_deployment`]: from the owner's program file (with weights)
 //!   it writes the parties' program file (the same program, no weights) and one share file per
 //!   party. Each party's machine receives the program file and its own share file only.
 //! - [`load_party_files`]: a party's program and share file, checked to belong together.
-//! - [`run_deployed_party`]: what `secc-party` does; [`run_client`]: what `secc client` does.
+//! - [`service`]: what `secc-party` does (serve requests one at a time until stopped);
+//!   [`run_deployed_party`] serves one; [`run_client`]: what `secc client` does.
 //! - [`processes`]: a whole deployment on this machine (`secc run --transport tcp`).
 //!
 //! Invariants: a party never loads a program file that carries plaintext weights, nor a share
 //! file made for another party or another program (the program hash says which); files are
 //! written atomically (temporary file, then rename) and a failed multi-file write removes what
-//! it had written; every wait is bounded by the configuration's timeouts. After the output
+//! it had written; every wait is bounded by the configuration's timeouts; every frame is checked
+//! against the largest message the program sends on its link ([`frame_limits`]) before any
+//! allocation. After the output
 //! components, each party sends the client its counters ([`PartyCounters`]: public numbers
 //! fixed by the program), so the client can report rounds and bytes of the whole run.
 
 pub mod config;
+pub mod keys;
 pub mod processes;
+pub mod service;
 
 pub use config::DeployConfig;
 pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions};
 
+use crate::client::loaded_shape;
 use crate::client::{collect_outputs, share_inputs, OutputValue};
-use crate::engine::{run_party, PartyReport};
+use crate::engine::PartyReport;
 use crate::error::RuntimeError;
-use crate::net::tcp::{bind_party, TcpTransport};
+use crate::net::tcp::{Security, TcpTransport};
+use crate::net::tls::{Identity, TlsSetup};
 use crate::net::{endpoint_name, NetError, Transport, CLIENT};
 use crate::owner::{share_weights, ParamShare, PartyParams};
 use ndarray::ArrayD;
 use secc_ir::bytecode::{self, Container, FileError, PartyShares, ProgramHash};
+use secc_ir::lir::{InputForm, LowProgram};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longest wait for the last queued messages to leave when a session ends.
@@ -270,29 +281,128 @@ impl PartyCounters {
     }
 }
 
-/// What `secc-party` does: loads and checks its files, binds its address, connects to its peers
-/// and the client (handshake with the program hash), runs the program (seed agreement, input
-/// shares, stages, output components), sends its counters to the client and flushes.
+/// How endpoint `me` protects its links: TLS with the key at `key` and the pins of `config`,
+/// or, only when `insecure_plaintext` is set, plain TCP. Errors name the key file or say what
+/// is missing.
+pub fn security(
+    me: usize,
+    config: &DeployConfig,
+    key: Option<&Path>,
+    insecure_plaintext: bool,
+) -> Result<Security, DeployError> {
+    if insecure_plaintext {
+        return Ok(Security::InsecurePlaintext);
+    }
+    let key = key.ok_or_else(|| {
+        DeployError::Mismatch(format!(
+            "{} needs its key (--key {}.key, from `secc keygen`); plain TCP is only for \
+             loopback experiments (--insecure-plaintext-tcp)",
+            endpoint_name(me),
+            keys::role_name(me)
+        ))
+    })?;
+    let pins = config.pins.clone().ok_or_else(|| {
+        DeployError::Mismatch(
+            "parties.toml pins no certificates (cert_sha256): write it with `secc keygen`, or \
+             use --insecure-plaintext-tcp for loopback experiments"
+                .into(),
+        )
+    })?;
+    let identity = Identity::load(key).map_err(DeployError::Mismatch)?;
+    tls_security(me, identity, pins.clone())
+        .map_err(|e| DeployError::Mismatch(format!("{}: {e}", key.display())))
+}
+
+/// TLS for endpoint `me` with an identity in memory (checked against its pin).
+pub fn tls_security(
+    me: usize,
+    identity: Identity,
+    pins: crate::net::tls::Pins,
+) -> Result<Security, String> {
+    Ok(Security::Tls(Arc::new(TlsSetup::new(me, identity, pins)?)))
+}
+
+/// The largest frame endpoint `me` accepts from each endpoint: the largest message `program`
+/// sends on that link (seed keys, a stage's messages, the client's input message, the output
+/// message, the counters). A peer announcing more is cut off before anything is allocated.
+pub fn frame_limits(program: &LowProgram, me: usize) -> [u64; 4] {
+    let mut limits = [0u64; 4];
+    if me == CLIENT {
+        // A missing register is the program check's to report; it contributes nothing here.
+        let outputs: u64 = program
+            .outputs
+            .iter()
+            .filter_map(|o| program.regs.get(o.reg.0 as usize))
+            .map(|r| r.shape.iter().product::<usize>() as u64)
+            .sum();
+        for limit in limits.iter_mut().take(3) {
+            *limit = (outputs * 8).max(COUNTERS_BYTES);
+        }
+        return limits;
+    }
+    for (peer, limit) in limits.iter_mut().enumerate().take(3) {
+        if peer == me {
+            continue;
+        }
+        let largest = program
+            .stages
+            .iter()
+            .map(|stage| {
+                stage
+                    .comm
+                    .iter()
+                    .map(|step| program.step_elements(step, peer, me))
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0);
+        // The first message on the link also carries the request id (service::RequestBound).
+        *limit = (largest * 8).max(SEED_BYTES) + service::REQUEST_TAG_BYTES;
+    }
+    let input_words: u64 = program
+        .inputs
+        .iter()
+        .map(|input| {
+            let n = loaded_shape(input).iter().product::<usize>() as u64;
+            match input.form {
+                InputForm::Public => n,
+                _ => 2 * n,
+            }
+        })
+        .sum();
+    limits[CLIENT] = input_words * 8;
+    limits
+}
+
+/// A pairwise seed key.
+const SEED_BYTES: u64 = 32;
+/// A party's counters message.
+const COUNTERS_BYTES: u64 = 48;
+
+/// Serves one request as party `party` (a service with `--requests 1`; see [`service`]):
+/// loads and checks its files, binds its address, admits one client, connects to its peers,
+/// runs the program, sends its counters to the client and flushes.
 pub fn run_deployed_party(
     party: usize,
     config: &DeployConfig,
+    security: Security,
     program_path: &Path,
     shares_path: &Path,
 ) -> Result<PartyReport, DeployError> {
-    if party > 2 {
-        return Err(DeployError::Mismatch(format!(
-            "party id {party} is not 0, 1 or 2"
-        )));
-    }
     let files = load_party_files(party, program_path, shares_path)?;
-    let tcp = config.tcp();
-    let listener = bind_party(party, &tcp)?;
-    let mut transport =
-        TcpTransport::connect_party(party, listener, &tcp, files.program.program_hash())?;
-    let report = run_party(party, &files.program.low, &files.params, &mut transport)?;
-    transport.send(CLIENT, PartyCounters::from_report(&report).to_bytes())?;
-    transport.finish(FLUSH_TIMEOUT)?;
-    Ok(report)
+    let options = service::ServiceOptions {
+        requests: Some(1),
+        ..Default::default()
+    };
+    let summary = service::serve(party, config, security, &files, &options, &mut |_| {})?;
+    match (summary.last, summary.last_error) {
+        (Some(report), _) => Ok(report),
+        (None, error) => {
+            Err(DeployError::Local(error.unwrap_or_else(|| {
+                "the service stopped before any request".into()
+            })))
+        }
+    }
 }
 
 /// What the client of a deployment gets back.
@@ -313,14 +423,16 @@ pub struct ClientRun {
 /// ignored and never sent).
 ///
 /// ```no_run
-/// use secc_runtime::deploy::{run_client, DeployConfig};
+/// use secc_runtime::deploy::{run_client, security, DeployConfig};
+/// use secc_runtime::net::CLIENT;
 /// use std::collections::HashMap;
 /// use std::path::Path;
 ///
 /// let config = DeployConfig::load(Path::new("parties.toml"))?;
+/// let tls = security(CLIENT, &config, Some(Path::new("client.key")), false)?;
 /// let program = secc_ir::bytecode::read_program(Path::new("model.party.secc"))?;
 /// let x = ndarray::ArrayD::from_shape_vec(vec![1, 4], vec![0.5, -1.0, 2.0, 0.0])?;
-/// let run = run_client(&config, &program, &HashMap::from([("x".to_string(), x)]))?;
+/// let run = run_client(&config, tls, &program, &HashMap::from([("x".to_string(), x)]))?;
 /// for out in &run.outputs {
 ///     println!("{} {:?}: {:?}", out.name, out.shape, out.data);
 /// }
@@ -329,11 +441,15 @@ pub struct ClientRun {
 /// ```
 pub fn run_client(
     config: &DeployConfig,
+    security: Security,
     program: &Container,
     inputs: &HashMap<String, ArrayD<f64>>,
 ) -> Result<ClientRun, DeployError> {
     let start = Instant::now();
-    let mut transport = TcpTransport::connect_client(&config.tcp(), program.program_hash())?;
+    crate::engine::check_program(&program.low)?;
+    let mut tcp = config.tcp(security);
+    tcp.max_frame = frame_limits(&program.low, CLIENT);
+    let mut transport = TcpTransport::connect_client(&tcp, program.program_hash())?;
     let client_bytes_sent = share_inputs(&mut transport, &program.low, inputs)?;
     let outputs = collect_outputs(&mut transport, &program.low)?;
     let mut parties = [PartyCounters::default(); 3];

@@ -1,12 +1,20 @@
 //! A whole deployment on this machine: three `secc-party` processes on loopback ports and the
 //! client in this process (`secc run --transport tcp`).
 //!
-//! The deployment files (the parties' program file and one share file per party) go into a
-//! fresh scratch directory that is removed afterwards; each process receives only its own share
-//! file's path. Every process is waited for within a bound and killed past it, so a run never
-//! leaves a process behind or hangs.
+//! The deployment files (the parties' program file, one share file per party, fresh keys and
+//! certificates for the four roles and the `parties.toml` pinning them) go into a private
+//! scratch directory (`tempfile`: unpredictable name, mode 0700, removed afterwards); each
+//! process receives only its own share file's and key's paths, and the links use mutual TLS
+//! like a real deployment. Every process is waited for within a bound and killed past it, so a
+//! run never leaves a process behind or hangs.
 
-use super::{run_client, write_deployment, ClientRun, DeployConfig, DeployError, DeploymentFiles};
+use super::keys::write_role;
+use super::{
+    run_client, tls_security, write_deployment, ClientRun, DeployConfig, DeployError,
+    DeploymentFiles,
+};
+use crate::net::tls::{Fingerprint, Identity, Pins};
+use crate::net::CLIENT;
 use ndarray::ArrayD;
 use secc_ir::bytecode::Container;
 use std::collections::HashMap;
@@ -44,14 +52,29 @@ pub fn run_local_processes(
     inputs: &HashMap<String, ArrayD<f64>>,
     options: &LocalProcessOptions,
 ) -> Result<ClientRun, DeployError> {
-    let scratch = Scratch::new()?;
-    let files = DeploymentFiles::beside(&scratch.0.join("model.secc"));
+    let scratch = tempfile::Builder::new()
+        .prefix("secc-local-")
+        .tempdir()
+        .map_err(|e| DeployError::Local(format!("cannot create a scratch directory: {e}")))?;
+    let dir = scratch.path();
+    let files = DeploymentFiles::beside(&dir.join("model.secc"));
     write_deployment(container, &files)?;
+    // Ephemeral keys, one per role, pinned in this run's parties.toml.
+    let mut identities: Vec<Identity> = Vec::with_capacity(4);
+    for endpoint in 0..4 {
+        identities.push(write_role(dir, endpoint)?.0);
+    }
+    let pins = Pins(std::array::from_fn(|e| {
+        Fingerprint::of(&identities[e].cert)
+    }));
     let mut config = DeployConfig::new(free_loopback_addrs()?);
     config.connect_timeout = options.timeout;
     config.recv_timeout = options.timeout;
-    let config_path = scratch.0.join("parties.toml");
+    config.pins = Some(pins.clone());
+    let config_path = dir.join("parties.toml");
     secc_ir::bytecode::write_atomically(&config_path, config.to_toml().as_bytes())?;
+    let client_security = tls_security(CLIENT, identities.swap_remove(CLIENT), pins)
+        .map_err(DeployError::Mismatch)?;
     let mut children = Vec::with_capacity(3);
     for party in 0..3 {
         let child = Command::new(&options.party_binary)
@@ -63,6 +86,10 @@ pub fn run_local_processes(
             .arg(&files.program)
             .arg("--shares")
             .arg(&files.shares[party])
+            .arg("--key")
+            .arg(dir.join(format!("p{party}.key")))
+            .arg("--requests")
+            .arg("1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -76,9 +103,14 @@ pub fn run_local_processes(
         children.push(Guard(Some(child)));
     }
     let program = container.without_weights();
-    let client = run_client(&config, &program, inputs);
-    // The parties end on their own: done, or failed within their timeouts.
-    let bound = Instant::now() + options.timeout * 3 + Duration::from_secs(5);
+    let client = run_client(&config, client_security, &program, inputs);
+    // The parties end on their own: done, or failed within their timeouts. A party whose client
+    // never reached it would wait for one: after a failed client, the bound is short.
+    let bound = if client.is_ok() {
+        Instant::now() + options.timeout * 3 + Duration::from_secs(5)
+    } else {
+        Instant::now() + options.timeout.min(Duration::from_secs(10)) + Duration::from_secs(2)
+    };
     let mut failures = Vec::new();
     for (party, guard) in children.iter_mut().enumerate() {
         if let Some(message) = guard.wait_until(bound) {
@@ -141,6 +173,12 @@ impl Guard {
         if let Some(mut pipe) = child.stderr.take() {
             let _ = pipe.read_to_string(&mut stderr);
         }
+        // The party's error lines, without its start-up line.
+        let stderr: String = stderr
+            .lines()
+            .filter(|l| !l.contains(": listening on "))
+            .collect::<Vec<_>>()
+            .join("\n");
         match status {
             Some(s) if s.success() => None,
             Some(s) => Some(if stderr.trim().is_empty() {
@@ -159,29 +197,5 @@ impl Drop for Guard {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Self, DeployError> {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("secc-local-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|source| {
-            DeployError::File(secc_ir::bytecode::FileError::Io {
-                path: dir.clone(),
-                source,
-            })
-        })?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::net::tls::Identity;
 use std::net::TcpListener;
 use std::thread;
 
@@ -123,16 +124,37 @@ fn free_addrs() -> [String; 3] {
     [0, 1, 2].map(|i| listeners[i].local_addr().unwrap().to_string())
 }
 
+/// Fresh identities for the four roles, pinned in `config`; the security of each endpoint.
+fn tls_for(config: &mut DeployConfig) -> Vec<Security> {
+    let ids: Vec<Identity> = (0..4).map(|e| Identity::generate(e).unwrap()).collect();
+    let pins = crate::net::tls::Pins(std::array::from_fn(|e| ids[e].fingerprint()));
+    config.pins = Some(pins.clone());
+    ids.into_iter()
+        .enumerate()
+        .map(|(e, id)| tls_security(e, id, pins.clone()).unwrap())
+        .collect()
+}
+
 #[test]
 fn a_deployment_runs_over_tcp_in_threads() {
     let (dir, files) = deployed("run");
     let mut config = DeployConfig::new(free_addrs());
     config.recv_timeout = Duration::from_secs(20);
-    let parties: Vec<_> = (0..3)
-        .map(|party| {
+    let mut security = tls_for(&mut config);
+    let client_security = security.pop().unwrap();
+    let parties: Vec<_> = security
+        .into_iter()
+        .enumerate()
+        .map(|(party, security)| {
             let (config, files) = (config.clone(), files.clone());
             thread::spawn(move || {
-                run_deployed_party(party, &config, &files.program, &files.shares[party])
+                run_deployed_party(
+                    party,
+                    &config,
+                    security,
+                    &files.program,
+                    &files.shares[party],
+                )
             })
         })
         .collect();
@@ -142,7 +164,7 @@ fn a_deployment_runs_over_tcp_in_threads() {
         "x".to_string(),
         ArrayD::from_shape_vec(vec![2, 3], x.clone()).unwrap(),
     )]);
-    let run = run_client(&config, &program, &inputs).unwrap();
+    let run = run_client(&config, client_security, &program, &inputs).unwrap();
     for p in parties {
         p.join().unwrap().unwrap();
     }
@@ -157,5 +179,67 @@ fn a_deployment_runs_over_tcp_in_threads() {
         assert_eq!(run.parties[party].rounds, predicted.rounds);
         assert_eq!(run.parties[party].bytes_sent, predicted.bytes_sent[party]);
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn frame_limits_are_the_largest_message_of_each_link() {
+    let program = container().low;
+    let predicted = program.predicted_cost();
+    for me in 0..3 {
+        let limits = frame_limits(&program, me);
+        assert_eq!(limits[me], 0, "no link to itself");
+        for peer in (0..3).filter(|&p| p != me) {
+            assert!(limits[peer] >= 32 + 16, "seed keys with the request id fit");
+            // No single message exceeds what the peer sends in total.
+            assert!(limits[peer] <= predicted.bytes_sent[peer].max(32) + 16);
+        }
+        // The client's input message: x (2 x 3) as two components.
+        assert_eq!(limits[CLIENT], 2 * 6 * 8);
+    }
+    let client = frame_limits(&program, CLIENT);
+    assert_eq!(
+        client[..3],
+        [48, 48, 48],
+        "counters are the largest message here"
+    );
+}
+
+#[test]
+fn a_party_needs_a_pinned_key_unless_plaintext_is_asked_for() {
+    let (dir, _files) = deployed("security");
+    let config = DeployConfig::new(free_addrs());
+    let e = security(1, &config, None, false).err().unwrap().to_string();
+    assert!(
+        e.contains("--key p1.key") && e.contains("--insecure-plaintext-tcp"),
+        "{e}"
+    );
+    let e = security(1, &config, Some(&dir.join("p1.key")), false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("pins no certificates"), "{e}");
+    assert!(matches!(
+        security(1, &config, None, true).unwrap(),
+        Security::InsecurePlaintext
+    ));
+    let mut pinned = config.clone();
+    let _ = tls_for(&mut pinned);
+    let (identity, _) = keys::write_role(&dir, 1).unwrap();
+    let e = security(1, &pinned, Some(&dir.join("p1.key")), false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("p1.key") && e.contains("not the one parties.toml pins for party P1"),
+        "{e}"
+    );
+    let mut pins = pinned.pins.clone().unwrap();
+    pins.0[1] = identity.fingerprint();
+    pinned.pins = Some(pins);
+    assert!(matches!(
+        security(1, &pinned, Some(&dir.join("p1.key")), false).unwrap(),
+        Security::Tls(_)
+    ));
     std::fs::remove_dir_all(dir).unwrap();
 }

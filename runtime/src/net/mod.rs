@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod inproc;
 pub mod tcp;
+pub mod tls;
 
 /// Endpoint number of the client.
 pub const CLIENT: usize = 3;
@@ -43,6 +44,10 @@ pub enum NetError {
         peer: String,
         source: std::io::Error,
     },
+    #[error("{peer} is busy serving another request; try again later")]
+    Busy { peer: String },
+    #[error("{peer} sent a frame of {got} bytes, more than the {max} bytes of the largest message the program sends on that link")]
+    FrameTooLarge { peer: String, got: u64, max: u64 },
     #[error("message from {peer} has {got} bytes, expected {expected}")]
     Size {
         peer: String,

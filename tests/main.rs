@@ -12,3 +12,4 @@ mod secformer_e2e;
 mod substitutions_e2e;
 mod text_input;
 mod third_party;
+mod view_check;

@@ -9,6 +9,8 @@
 //! inputs are its two components from the client and the model owner, and what it receives from
 //! its peers is masked as each protocol's documentation explains (see docs/protocols.md).
 
+#[doc(hidden)]
+pub mod audit;
 pub mod builder;
 pub mod client;
 pub mod deploy;

@@ -119,6 +119,8 @@ pub fn run_with_transports_progress<T: Transport, C: Transport>(
 ) -> Result<RunReport, RuntimeError> {
     let start = Instant::now();
     let share_sets = share_weights(program, weights)?;
+    // A test's audit context (see `audit`) follows the run into its party threads.
+    let audit = crate::audit::current();
     let (party_results, client_result) = std::thread::scope(|scope| {
         let handles: Vec<_> = parties
             .into_iter()
@@ -126,7 +128,9 @@ pub fn run_with_transports_progress<T: Transport, C: Transport>(
             .enumerate()
             .map(|(id, (mut transport, params))| {
                 let progress = if id == 0 { progress } else { None };
+                let audit = audit.clone();
                 scope.spawn(move || {
+                    crate::audit::install(audit);
                     run_party_with_progress(id, program, params, &mut transport, progress)
                 })
             })

@@ -1,6 +1,7 @@
-//! The runtime's own defences against a hostile program: the use-once rule for three-way
-//! products (`engine::check_program` refuses a program that sends two components of one
-//! product, directly or through local derivations).
+//! The runtime's own defences against a hostile program or an over-eager one: the use-once rule
+//! for three-way products (`engine::check_program` refuses a program that sends two
+//! components of one product, directly or through local derivations), and the client's
+//! declassification allowlist (an input goes in the clear only if the client allows it).
 
 mod common;
 
@@ -8,8 +9,11 @@ use common::*;
 use secc_ir::lir::{CommInstr, InputForm, LocalInstr, LowProgram, Reg, RegKind, StructOp};
 use secc_runtime::builder::ProgramBuilder;
 use secc_runtime::engine::check_program;
-use secc_runtime::{run_local, RuntimeError};
+use secc_runtime::net::inproc::mesh;
+use secc_runtime::net::Transport;
+use secc_runtime::{run_local, run_local_with, LocalOptions, PublicInputPolicy, RuntimeError};
 use std::collections::HashMap;
+use std::time::Duration;
 
 fn secret(b: &mut ProgramBuilder, name: &str) -> Reg {
     b.input(name, &[4], InputForm::Secret { frac_bits: F })
@@ -206,4 +210,93 @@ fn a_reshared_product_is_a_fresh_sharing_that_may_be_used_again() {
             assert!((got - x * y).abs() < 1e-3, "{name}[{i}] = {got}");
         }
     }
+}
+
+fn pixel_program() -> LowProgram {
+    let mut b = ProgramBuilder::new(F);
+    let m = b.input("attention_mask", &[4], InputForm::Public);
+    let p = b.input("pixel_mask", &[4], InputForm::Public);
+    let x = secret(&mut b, "x");
+    let mr = b.reg(RegKind::Ring, &[4], F);
+    b.local(LocalInstr::Encode {
+        dst: mr,
+        src: m,
+        frac_bits: F,
+    });
+    let pr = b.reg(RegKind::Ring, &[4], F);
+    b.local(LocalInstr::Encode {
+        dst: pr,
+        src: p,
+        frac_bits: F,
+    });
+    let y = b.reg(RegKind::Rss, &[4], F);
+    b.local(LocalInstr::Add {
+        dst: y,
+        a: x,
+        b: mr,
+    });
+    let z = b.reg(RegKind::Rss, &[4], F);
+    b.local(LocalInstr::Add {
+        dst: z,
+        a: y,
+        b: pr,
+    });
+    b.output("z", z);
+    b.finish()
+}
+
+fn pixel_inputs() -> HashMap<String, ndarray::ArrayD<f64>> {
+    HashMap::from([
+        ("attention_mask".to_string(), array(&[4], vec![1.0; 4])),
+        (
+            "pixel_mask".to_string(),
+            array(&[4], vec![0.0, 1.0, 0.0, 1.0]),
+        ),
+        ("x".to_string(), array(&[4], vec![0.5; 4])),
+    ])
+}
+
+#[test]
+fn the_client_refuses_to_declassify_an_input_it_did_not_allow_before_sending_anything() {
+    let program = pixel_program();
+    let err = run_local(&program, &[], &pixel_inputs()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("input 'pixel_mask'")
+            && text.contains("declares this input public")
+            && text.contains("--allow-public-input pixel_mask"),
+        "{text}"
+    );
+    // Over a mesh: the refusal comes before the first byte, so no party receives anything.
+    let mut endpoints = mesh(Duration::from_millis(200));
+    let mut client = endpoints.pop().unwrap();
+    let policy = PublicInputPolicy::default();
+    assert!(
+        secc_runtime::share_inputs_with(&mut client, &program, &pixel_inputs(), &policy).is_err()
+    );
+    for (party, endpoint) in endpoints.iter_mut().enumerate() {
+        assert!(
+            endpoint.recv(3).is_err(),
+            "P{party} received something from a refused client"
+        );
+    }
+}
+
+#[test]
+fn an_allowed_public_input_is_sent_and_the_policy_lists_it() {
+    let program = pixel_program();
+    let policy = PublicInputPolicy::allowing(["pixel_mask"]);
+    assert_eq!(
+        policy.check(&program).unwrap(),
+        vec!["attention_mask".to_string(), "pixel_mask".to_string()]
+    );
+    let options = LocalOptions {
+        public_inputs: policy,
+        ..Default::default()
+    };
+    let report = run_local_with(&program, &[], &pixel_inputs(), &options).unwrap();
+    assert_eq!(output(&report, "z"), vec![1.5, 2.5, 1.5, 2.5].as_slice());
+    // The default allows the attention mask alone.
+    assert!(PublicInputPolicy::default().allows("attention_mask"));
+    assert!(!PublicInputPolicy::default().allows("masked_lm_ids"));
 }

@@ -22,7 +22,7 @@ pub mod processes;
 pub use config::DeployConfig;
 pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions};
 
-use crate::client::{collect_outputs, share_inputs, OutputValue};
+use crate::client::{collect_outputs, share_inputs_with, OutputValue, PublicInputPolicy};
 use crate::engine::{run_party, PartyReport};
 use crate::error::RuntimeError;
 use crate::net::tcp::{bind_party, TcpTransport};
@@ -332,9 +332,21 @@ pub fn run_client(
     program: &Container,
     inputs: &HashMap<String, ArrayD<f64>>,
 ) -> Result<ClientRun, DeployError> {
+    run_client_with(config, program, inputs, &PublicInputPolicy::default())
+}
+
+/// [`run_client`] sending in the clear only the inputs `public_inputs` allows; a program that
+/// declares another input public is refused before connecting.
+pub fn run_client_with(
+    config: &DeployConfig,
+    program: &Container,
+    inputs: &HashMap<String, ArrayD<f64>>,
+    public_inputs: &PublicInputPolicy,
+) -> Result<ClientRun, DeployError> {
     let start = Instant::now();
+    public_inputs.check(&program.low)?;
     let mut transport = TcpTransport::connect_client(&config.tcp(), program.program_hash())?;
-    let client_bytes_sent = share_inputs(&mut transport, &program.low, inputs)?;
+    let client_bytes_sent = share_inputs_with(&mut transport, &program.low, inputs, public_inputs)?;
     let outputs = collect_outputs(&mut transport, &program.low)?;
     let mut parties = [PartyCounters::default(); 3];
     for (party, counters) in parties.iter_mut().enumerate() {

@@ -6,7 +6,9 @@
 //! file's path. Every process is waited for within a bound and killed past it, so a run never
 //! leaves a process behind or hangs.
 
-use super::{run_client, write_deployment, ClientRun, DeployConfig, DeployError, DeploymentFiles};
+use super::{
+    run_client_with, write_deployment, ClientRun, DeployConfig, DeployError, DeploymentFiles,
+};
 use ndarray::ArrayD;
 use secc_ir::bytecode::Container;
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ pub struct LocalProcessOptions {
     pub party_binary: PathBuf,
     /// Deadline for connecting and longest wait for one message, for parties and client.
     pub timeout: Duration,
+    /// The inputs the client agrees to send in the clear.
+    pub public_inputs: crate::client::PublicInputPolicy,
 }
 
 /// `secc-party` next to the running executable, or one directory up (where cargo puts binaries
@@ -76,7 +80,7 @@ pub fn run_local_processes(
         children.push(Guard(Some(child)));
     }
     let program = container.without_weights();
-    let client = run_client(&config, &program, inputs);
+    let client = run_client_with(&config, &program, inputs, &options.public_inputs);
     // The parties end on their own: done, or failed within their timeouts.
     let bound = Instant::now() + options.timeout * 3 + Duration::from_secs(5);
     let mut failures = Vec::new();

@@ -1,6 +1,7 @@
 //! The structural view checker (`secc_runtime::audit::check`) over the programs codegen emits
 //! for the BERT fixtures, in secformer and in PUMA mode: every word each party receives in a
-//! real model run is padded by a key or private seed the receiver lacks, no pad reaches one
+//! real model run (the client's input message and every protocol message) is padded by a key
+//! or seed the receiver lacks, or is the attention mask the client allowed in the clear, no pad reaches one
 //! receiver twice (nor one product's zero sharing), and every pad is its stream's full-width
 //! output. The two leaks of issue 9, injected into the real truncation code by the audit's
 //! mutation switch, make the same runs fail the check while their outputs stay correct.
@@ -51,6 +52,8 @@ fn every_word_of_the_bert_fixture_runs_is_padded_by_a_key_its_receiver_lacks() {
             for party in 0..3 {
                 assert!(summary.words[party] > 1000, "{model} {mode}: P{party}");
                 assert!(summary.stream_words[party] > 0 && summary.zero_share_words[party] > 0);
+                // The attention mask, and nothing else, in the clear: 8 positions.
+                assert_eq!(summary.clear_words[party], 8, "{model} {mode}: P{party}");
             }
         }
     }

@@ -12,9 +12,12 @@
 //! Invariants: with no context installed (every normal build and run; nothing outside tests
 //! installs one) the runtime records nothing and no mutation is active: each hook is one
 //! thread-local read per communication step. The records are made by the code that draws and
-//! applies each mask (the protocol functions) or, for the zero sharings of products, by the
-//! engine from the program's product lineage; the checker regenerates every recorded pad from
-//! the parties' seeds, so a pad drawn from another key or cut to fewer bits does not match.
+//! applies each mask (the protocol functions, the client's input sharing) or, for the zero
+//! sharings of products, by the engine from the program's product lineage; the checker
+//! regenerates every recorded stream pad from the recorded seeds, so a pad drawn from another
+//! key or cut to fewer bits does not match. Zero-sharing pads are declared by lineage, not
+//! regenerated (the values they pad pass through local operations the audit does not follow);
+//! the chi-square and per-bit tests cover their distribution.
 
 use crate::prg::{PartySeeds, Seed, Stream};
 use std::cell::RefCell;
@@ -32,11 +35,13 @@ pub enum Mutation {
     TruncMask63Bits,
 }
 
-/// A key: pairwise key k_j (held by P(j-1) and Pj) or party p's private seed.
+/// A key: pairwise key k_j (held by P(j-1) and Pj), party p's private seed, or the client's
+/// seed for its input masks (held by no party).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyId {
     Pair(usize),
     Private(usize),
+    Client,
 }
 
 impl KeyId {
@@ -45,6 +50,7 @@ impl KeyId {
         match self {
             KeyId::Pair(j) => party == j % 3 || party == (j + 2) % 3,
             KeyId::Private(p) => party == p,
+            KeyId::Client => false,
         }
     }
 }
@@ -79,9 +85,12 @@ pub enum Pad {
     /// sharings of the product instructions `streams` (its lineage): party i's component
     /// carries F(k_i) - F(k_(i+1)) of each, so a receiver lacks exactly one of the two keys.
     ZeroShare { sender: usize, streams: Vec<u64> },
+    /// An input the program declares public and the client allowed, sent in the clear.
+    Clear,
 }
 
-/// One segment of a step's payload from `from` to `to`.
+/// One segment of a step's payload from `from` to `to` (`from` = 3 is the client, whose
+/// "instruction" is the input's index).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     pub from: usize,
@@ -121,6 +130,8 @@ pub struct Opening {
 #[derive(Clone, Default)]
 pub struct Log {
     pub seeds: [Option<PartySeeds>; 3],
+    /// The seed of the client's input masks.
+    pub client_seed: Option<Seed>,
     pub messages: Vec<Message>,
     pub segments: Vec<Segment>,
     pub openings: Vec<Opening>,
@@ -192,6 +203,73 @@ pub(crate) fn record_seeds(seeds: &PartySeeds) {
     with_log(|log| log.seeds[seeds.party % 3] = Some(seeds.clone()));
 }
 
+/// Records the client's input message to each party (`messages`, by party) with the pad of
+/// every word: input `index` of `n` words per component took the client stream's words
+/// `offset..offset + 2n` as its components x0 and x1, and x2 = v - x0 - x1; party p receives
+/// (x_p, x_(p+1)), so x2 is padded by the one of x0, x1 it does not receive.
+pub(crate) fn client_input(seed: &Seed, index: u64, offset: usize, components: &[Vec<u64>; 3]) {
+    with_log(|log| {
+        log.client_seed = Some(*seed);
+        let n = components[0].len();
+        let zeros = vec![0u64; n];
+        for party in 0..3 {
+            for (slot, c) in [party, (party + 1) % 3].into_iter().enumerate() {
+                let (values, pad, pad_offset, combine) = match c {
+                    0 => (zeros.clone(), &components[0], offset, Combine::Add),
+                    1 => (zeros.clone(), &components[1], offset + n, Combine::Add),
+                    // P1 holds (x1, x2) and lacks x0; P2 holds (x2, x0) and lacks x1.
+                    _ => {
+                        let (lacked, lacked_offset) = if party == 1 {
+                            (&components[0], offset)
+                        } else {
+                            (&components[1], offset + n)
+                        };
+                        let values = components[2]
+                            .iter()
+                            .zip(lacked)
+                            .map(|(x2, l)| x2.wrapping_add(*l))
+                            .collect();
+                        (values, lacked, lacked_offset, Combine::Sub)
+                    }
+                };
+                log.segments.push(Segment {
+                    from: 3,
+                    to: party,
+                    instruction: index,
+                    start: slot * n,
+                    len: n,
+                    width: 64,
+                    pad: Pad::Stream {
+                        key: KeyId::Client,
+                        stream: 0,
+                        offset: pad_offset,
+                        combine,
+                        values,
+                        pads: pad.clone(),
+                    },
+                });
+            }
+        }
+    });
+}
+
+/// Records that input `index` (`len` words) goes in the clear to every party.
+pub(crate) fn client_clear_input(index: u64, len: usize) {
+    with_log(|log| {
+        for party in 0..3 {
+            log.segments.push(Segment {
+                from: 3,
+                to: party,
+                instruction: index,
+                start: 0,
+                len,
+                width: 64,
+                pad: Pad::Clear,
+            });
+        }
+    });
+}
+
 pub(crate) fn record_message(message: Message) {
     with_log(|log| log.messages.push(message));
 }
@@ -240,7 +318,10 @@ pub(crate) fn stream_pad(
 /// What the checker found: words checked per receiving party.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Summary {
+    /// Words received (protocol messages and the client's input message).
     pub words: [u64; 3],
+    /// Of which: inputs sent in the clear (declared public and allowed by the client).
+    pub clear_words: [u64; 3],
     pub stream_words: [u64; 3],
     pub zero_share_words: [u64; 3],
 }
@@ -312,7 +393,14 @@ pub fn check(log: &Log) -> Result<Summary, String> {
             };
             let mut segments = by_step.remove(&(from, to, instruction)).unwrap_or_default();
             segments.sort_by_key(|s| s.start);
-            let result = check_step(&seeds, wire, &segments, &mut seen[to], &mut summary);
+            let result = check_step(
+                &seeds,
+                log.client_seed.as_ref(),
+                wire,
+                &segments,
+                &mut seen[to],
+                &mut summary,
+            );
             if let Err(what) = result {
                 errors.push(at(what));
             }
@@ -349,15 +437,17 @@ pub fn check(log: &Log) -> Result<Summary, String> {
 /// One step's payload from one sender to one receiver (`wire`) against its recorded segments.
 fn check_step(
     seeds: &[&PartySeeds],
+    client_seed: Option<&Seed>,
     wire: &[u64],
     segments: &[&Segment],
     seen: &mut Seen,
     summary: &mut Summary,
 ) -> Result<(), String> {
-    let seed_of = |key: KeyId| -> &Seed {
+    let seed_of = |key: KeyId| -> Result<&Seed, String> {
         match key {
-            KeyId::Pair(j) => &seeds[j % 3].own_key,
-            KeyId::Private(p) => &seeds[p % 3].private,
+            KeyId::Pair(j) => Ok(&seeds[j % 3].own_key),
+            KeyId::Private(p) => Ok(&seeds[p % 3].private),
+            KeyId::Client => client_seed.ok_or_else(|| "no client seed recorded".to_string()),
         }
     };
     let mut covered = 0;
@@ -399,7 +489,7 @@ fn check_step(
                     return Err("a segment records the wrong number of words".into());
                 }
                 let mask = width_mask(segment.width);
-                let mut stream_words = Stream::new(seed_of(*key), *stream);
+                let mut stream_words = Stream::new(seed_of(*key)?, *stream);
                 stream_words.words(*offset);
                 let expected = stream_words.words(segment.len);
                 for k in 0..segment.len {
@@ -458,6 +548,12 @@ fn check_step(
                     }
                 }
                 summary.zero_share_words[to] += segment.len as u64;
+            }
+            Pad::Clear => {
+                if from != 3 {
+                    return Err("a party sent words in the clear".into());
+                }
+                summary.clear_words[to] += segment.len as u64;
             }
         }
     }

@@ -138,9 +138,14 @@ pub fn share_inputs_with<T: Transport>(
     policy: &PublicInputPolicy,
 ) -> Result<u64, RuntimeError> {
     policy.check(program)?;
-    let mut rng = crate::prg::os_stream()?;
+    let seed = crate::prg::os_seed()?;
+    let mut rng = crate::prg::Stream::new(&seed, 0);
     let mut messages: [Vec<u64>; 3] = Default::default();
-    for input in &program.inputs {
+    // For the audit (tests only): words drawn from the mask stream, and each party's parts.
+    let auditing = crate::audit::enabled();
+    let mut drawn = 0;
+    let mut parts: [Vec<(u64, usize, usize)>; 3] = Default::default();
+    for (index, input) in program.inputs.iter().enumerate() {
         let value = inputs
             .get(&input.name)
             .ok_or_else(|| input_error(&input.name, "missing".into()))?;
@@ -160,8 +165,12 @@ pub fn share_inputs_with<T: Transport>(
         }
         let (plain, frac_bits) = match input.form {
             InputForm::Public => {
-                for m in messages.iter_mut() {
+                for (party, m) in messages.iter_mut().enumerate() {
+                    parts[party].push((index as u64, m.len(), values.len()));
                     m.extend(values.iter().map(|v| v.to_bits()));
+                }
+                if auditing {
+                    crate::audit::client_clear_input(index as u64, values.len());
                 }
                 continue;
             }
@@ -178,13 +187,27 @@ pub fn share_inputs_with<T: Transport>(
             InputForm::OneHot { vocab } => (one_hot(&input.name, &values, vocab)?, 0),
         };
         let components = crate::owner::split(&mut rng, &plain, frac_bits);
+        if auditing {
+            crate::audit::client_input(&seed, index as u64, drawn, &components);
+        }
+        drawn += 2 * plain.len();
         for (party, m) in messages.iter_mut().enumerate() {
+            parts[party].push((index as u64, m.len(), 2 * plain.len()));
             m.extend_from_slice(&components[party]);
             m.extend_from_slice(&components[(party + 1) % 3]);
         }
     }
     let mut sent = 0;
     for (party, words) in messages.iter().enumerate() {
+        if auditing {
+            crate::audit::record_message(crate::audit::Message {
+                from: crate::net::CLIENT,
+                to: party,
+                stage: 0,
+                parts: std::mem::take(&mut parts[party]),
+                words: words.clone(),
+            });
+        }
         let bytes = ring::words_to_bytes(words);
         sent += bytes.len() as u64;
         transport.send(party, bytes).map_err(net)?;

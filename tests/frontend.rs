@@ -50,6 +50,7 @@ fn compile_at(model: &Path, inputs: &BTreeMap<String, ndarray::ArrayD<f64>>) -> 
                 .collect(),
         },
         frac_bits: 16,
+        public_inputs: vec![],
         emit_ir: None,
         // Agreement with tract is about the original arithmetic, before any approximation.
         mode: ModeOptions {

@@ -23,6 +23,7 @@ fn printed_with(model: &str, mode: Mode, substitutions: Substitutions) -> String
             exact: BTreeMap::new(),
         },
         frac_bits: 16,
+        public_inputs: vec![],
         emit_ir: None,
         mode: ModeOptions {
             mode,

@@ -162,6 +162,37 @@ struct OnnxArgs {
     frac_bits: u32,
     #[command(flatten)]
     substitutions: SubstitutionArgs,
+    /// Also declare this input public (sent in the clear); repeatable. Only `attention_mask` is
+    /// public by default; every other input is the client's secret.
+    #[arg(long = "public-input", value_name = "NAME")]
+    public_inputs: Vec<String>,
+}
+
+/// Which inputs the client agrees to send in the clear (`run`, `client`).
+#[derive(clap::Args, Clone)]
+struct ClearArgs {
+    /// Also allow this input to be sent in the clear when the program declares it public
+    /// (`attention_mask` is allowed by default); repeatable. A program that declares public an
+    /// input not allowed is refused before anything is sent.
+    #[arg(long = "allow-public-input", value_name = "NAME")]
+    allow_public_inputs: Vec<String>,
+}
+
+impl ClearArgs {
+    /// The client's policy, checked against `program`; says on stderr what goes in the clear.
+    fn policy_for(
+        &self,
+        program: &secc_ir::lir::LowProgram,
+    ) -> Result<secc_runtime::PublicInputPolicy, String> {
+        let policy = secc_runtime::PublicInputPolicy::allowing(self.allow_public_inputs.clone());
+        let public = policy.check(program).map_err(|e| e.to_string())?;
+        if public.is_empty() {
+            eprintln!("client: every input is secret-shared (none sent in the clear)");
+        } else {
+            eprintln!("client: sending in the clear: {}", public.join(", "));
+        }
+        Ok(policy)
+    }
 }
 
 #[derive(Subcommand)]
@@ -232,6 +263,8 @@ enum Command {
         /// Longest wait for any one message (and, with tcp, for connecting).
         #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
         timeout_s: f64,
+        #[command(flatten)]
+        clear: ClearArgs,
     },
     /// The model owner's step of a deployment: write the parties' program file (no weights) and
     /// one share file per party.
@@ -264,6 +297,8 @@ enum Command {
         input: InputArgs,
         #[command(flatten)]
         out: OutputArgs,
+        #[command(flatten)]
+        clear: ClearArgs,
     },
     /// Benchmark: a BERT encoder with random weights (built in Rust, default BERT-base at 128
     /// tokens) compiled in the chosen mode (calibrated on the benchmark input) and run by three
@@ -335,7 +370,8 @@ fn main() -> ExitCode {
             out,
             transport,
             timeout_s,
-        } => run_mpc(&program, &input, &out, transport, timeout_s),
+            clear,
+        } => run_mpc(&program, &input, &out, transport, timeout_s, &clear),
         Command::Share { program, out_dir } => run_share(&program, out_dir.as_deref()),
         Command::Keygen(args) => keygen::run(&args),
         Command::Client {
@@ -345,12 +381,14 @@ fn main() -> ExitCode {
             insecure_plaintext_tcp,
             input,
             out,
+            clear,
         } => run_client(
             &program,
             &config,
             (key.as_deref(), insecure_plaintext_tcp),
             &input,
             &out,
+            &clear,
         ),
         Command::Bench {
             mode,
@@ -416,6 +454,7 @@ fn run_compile(
             exact: BTreeMap::new(),
         },
         frac_bits: onnx.frac_bits,
+        public_inputs: onnx.public_inputs.clone(),
         emit_ir,
         mode: ModeOptions {
             mode: mode.pipeline(),
@@ -498,6 +537,7 @@ fn load_for_reference(
                     .collect(),
             },
             frac_bits: onnx.frac_bits,
+            public_inputs: onnx.public_inputs.clone(),
             emit_ir: None,
             // The reference of an ONNX model is the original model's arithmetic.
             mode: ModeOptions {
@@ -613,6 +653,7 @@ fn run_mpc(
     out: &OutputArgs,
     transport: TransportKind,
     timeout_s: f64,
+    clear: &ClearArgs,
 ) -> CliResult {
     let (output, json, select) = (out.output.as_deref(), out.json, out.outputs.clone());
     let timeout = seconds(timeout_s, "--timeout-s")?;
@@ -622,11 +663,13 @@ fn run_mpc(
     let program = &container.program;
     mpc_run::check_selection(program, select.as_deref())?;
     let values = read_inputs(program, input)?;
+    let public_inputs = clear.policy_for(&container.low)?;
     let measured = match transport {
         TransportKind::Inproc => {
             let options = secc_runtime::LocalOptions {
                 timeout,
                 progress: progress::wanted(json).then(|| progress::stage_bar(&container.low)),
+                public_inputs,
             };
             let report =
                 secc_runtime::run_local_with(&container.low, &weights.tensors, &values, &options)
@@ -646,6 +689,7 @@ fn run_mpc(
             let options = LocalProcessOptions {
                 party_binary,
                 timeout,
+                public_inputs,
             };
             let run = deploy::run_local_processes(&container, &values, &options)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -734,6 +778,7 @@ fn run_client(
     (key, insecure): (Option<&Path>, bool),
     input: &InputArgs,
     out: &OutputArgs,
+    clear: &ClearArgs,
 ) -> CliResult {
     let (output, json, select) = (out.output.as_deref(), out.json, out.outputs.clone());
     let config = DeployConfig::load(config_path).map_err(|e| e.to_string())?;
@@ -752,8 +797,9 @@ fn run_client(
     let program = &container.program;
     mpc_run::check_selection(program, select.as_deref())?;
     let values = read_inputs(program, input)?;
-    let run =
-        deploy::run_client(&config, security, &container, &values).map_err(|e| e.to_string())?;
+    let public_inputs = clear.policy_for(&container.low)?;
+    let run = deploy::run_client_with(&config, security, &container, &values, &public_inputs)
+        .map_err(|e| e.to_string())?;
     let measured = Measured::from_client(&run)?;
     let results = mpc_run::named_outputs(program, &measured.outputs, select.as_deref())?;
     if let Some(out) = output {

@@ -103,6 +103,8 @@ impl Substitutions {
 pub struct CompileOptions {
     pub shapes: ShapeRequest,
     pub frac_bits: u32,
+    /// Inputs declared public besides `attention_mask` (`--public-input`).
+    pub public_inputs: Vec<String>,
     pub emit_ir: Option<PathBuf>,
     pub mode: ModeOptions,
 }
@@ -325,7 +327,12 @@ pub fn compile_with_report(
     model: &Path,
     options: &CompileOptions,
 ) -> Result<Compiled, CompileError> {
-    let (program, weights) = frontend::import(model, &options.shapes, options.frac_bits)?;
+    let (program, weights) = frontend::import(
+        model,
+        &options.shapes,
+        options.frac_bits,
+        &options.public_inputs,
+    )?;
     let dump = options.emit_ir.as_deref();
     let (program, weights) = run_passes(program, weights, dump)?;
     apply_mode(program, weights, &options.mode, dump)

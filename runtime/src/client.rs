@@ -9,8 +9,10 @@
 //!   uniform given the output), or for a public output P0's f64 bit patterns and zeros from
 //!   the others.
 //!
-//! Invariant: a party's input message carries two of the three components only; the client's
-//! masks come from an OS-seeded generator the parties never see.
+//! Invariants: a party's input message carries two of the three components only; the client's
+//! masks come from an OS-seeded generator the parties never see; an input goes in the clear
+//! only if the program declares it public and the client's [`PublicInputPolicy`] allows it
+//! (checked before the first byte is sent).
 
 use crate::error::RuntimeError;
 use crate::net::{endpoint_name, NetError, Transport, CLIENT};
@@ -53,16 +55,97 @@ fn net(source: NetError) -> RuntimeError {
     }
 }
 
-/// Secret-shares (or, for public inputs, sends) every input to the three parties; returns the
-/// bytes sent.
+/// The inputs a client agrees to send in the clear (declassify).
+///
+/// The program (written by the model owner, whom the client need not trust) declares which
+/// inputs are public; the client decides. By default it allows only the attention mask
+/// ([`DEFAULT_PUBLIC_INPUTS`]); `--allow-public-input NAME` adds others. A program that declares
+/// public any other input is refused before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicInputPolicy {
+    allowed: std::collections::BTreeSet<String>,
+}
+
+/// The inputs a client sends in the clear unless told otherwise.
+pub const DEFAULT_PUBLIC_INPUTS: &[&str] = &["attention_mask"];
+
+impl Default for PublicInputPolicy {
+    fn default() -> Self {
+        Self::allowing(std::iter::empty::<String>())
+    }
+}
+
+impl PublicInputPolicy {
+    /// The default allowance plus `extra` input names.
+    pub fn allowing<S: Into<String>>(extra: impl IntoIterator<Item = S>) -> Self {
+        let mut allowed: std::collections::BTreeSet<String> = DEFAULT_PUBLIC_INPUTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        allowed.extend(extra.into_iter().map(Into::into));
+        PublicInputPolicy { allowed }
+    }
+
+    pub fn allows(&self, name: &str) -> bool {
+        self.allowed.contains(name)
+    }
+
+    /// The inputs `program` declares public, in program order, if the client allows every one
+    /// of them; otherwise an error naming the first it does not allow.
+    pub fn check(&self, program: &LowProgram) -> Result<Vec<String>, RuntimeError> {
+        let public: Vec<String> = program
+            .inputs
+            .iter()
+            .filter(|i| i.form == InputForm::Public)
+            .map(|i| i.name.clone())
+            .collect();
+        if let Some(refused) = public.iter().find(|name| !self.allows(name)) {
+            return Err(input_error(
+                refused,
+                format!(
+                    "the program declares this input public (sent in the clear to every \
+                     party), and the client does not allow it; it allows {}. Pass \
+                     --allow-public-input {refused} to send it in the clear, or use a program \
+                     that keeps it secret",
+                    self.allowed
+                        .iter()
+                        .map(|s| format!("'{s}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(public)
+    }
+}
+
+/// Secret-shares (or, for public inputs, sends) every input to the three parties, with the
+/// default [`PublicInputPolicy`]; returns the bytes sent.
 pub fn share_inputs<T: Transport>(
     transport: &mut T,
     program: &LowProgram,
     inputs: &HashMap<String, ArrayD<f64>>,
 ) -> Result<u64, RuntimeError> {
-    let mut rng = crate::prg::os_stream()?;
+    share_inputs_with(transport, program, inputs, &PublicInputPolicy::default())
+}
+
+/// [`share_inputs`] under `policy`: a program that declares public an input the policy does
+/// not allow is refused before anything is sent.
+pub fn share_inputs_with<T: Transport>(
+    transport: &mut T,
+    program: &LowProgram,
+    inputs: &HashMap<String, ArrayD<f64>>,
+    policy: &PublicInputPolicy,
+) -> Result<u64, RuntimeError> {
+    policy.check(program)?;
+    let seed = crate::prg::os_seed()?;
+    let mut rng = crate::prg::Stream::new(&seed, 0);
     let mut messages: [Vec<u64>; 3] = Default::default();
-    for input in &program.inputs {
+    // For the audit (tests only): words drawn from the mask stream, and each party's parts.
+    let auditing = crate::audit::enabled();
+    let mut drawn = 0;
+    let mut parts: [Vec<(u64, usize, usize)>; 3] = Default::default();
+    for (index, input) in program.inputs.iter().enumerate() {
         let value = inputs
             .get(&input.name)
             .ok_or_else(|| input_error(&input.name, "missing".into()))?;
@@ -82,8 +165,12 @@ pub fn share_inputs<T: Transport>(
         }
         let (plain, frac_bits) = match input.form {
             InputForm::Public => {
-                for m in messages.iter_mut() {
+                for (party, m) in messages.iter_mut().enumerate() {
+                    parts[party].push((index as u64, m.len(), values.len()));
                     m.extend(values.iter().map(|v| v.to_bits()));
+                }
+                if auditing {
+                    crate::audit::client_clear_input(index as u64, values.len());
                 }
                 continue;
             }
@@ -100,13 +187,27 @@ pub fn share_inputs<T: Transport>(
             InputForm::OneHot { vocab } => (one_hot(&input.name, &values, vocab)?, 0),
         };
         let components = crate::owner::split(&mut rng, &plain, frac_bits);
+        if auditing {
+            crate::audit::client_input(&seed, index as u64, drawn, &components);
+        }
+        drawn += 2 * plain.len();
         for (party, m) in messages.iter_mut().enumerate() {
+            parts[party].push((index as u64, m.len(), 2 * plain.len()));
             m.extend_from_slice(&components[party]);
             m.extend_from_slice(&components[(party + 1) % 3]);
         }
     }
     let mut sent = 0;
     for (party, words) in messages.iter().enumerate() {
+        if auditing {
+            crate::audit::record_message(crate::audit::Message {
+                from: crate::net::CLIENT,
+                to: party,
+                stage: 0,
+                parts: std::mem::take(&mut parts[party]),
+                words: words.clone(),
+            });
+        }
         let bytes = ring::words_to_bytes(words);
         sent += bytes.len() as u64;
         transport.send(party, bytes).map_err(net)?;

@@ -14,6 +14,9 @@
 //!   receiving side, so the counters equal `LowProgram::predicted_cost` exactly. Seed
 //!   agreement and client traffic are counted separately.
 //! - Registers are freed after their last reader's stage, so memory follows the live set.
+//! - Each three-way product feeds at most one communication step ([`product_lineage`], checked
+//!   before the run): the masks of an `Add3` value's components sum to zero, so a second step
+//!   could hand one party two of them.
 
 use crate::client::parse_input_message;
 use crate::error::RuntimeError;
@@ -142,17 +145,20 @@ fn agree_seeds<T: Transport>(
             },
         )
     })?;
-    Ok(PartySeeds {
+    let seeds = PartySeeds {
         party,
         own_key,
         next_key,
         private,
-    })
+    };
+    crate::audit::record_seeds(&seeds);
+    Ok(seeds)
 }
 
-/// Index checks over the whole program, so that execution can index without panicking, and the
-/// dealers of dealer steps: each names a party, and a `TruncFinish` names the dealer of the
-/// step that wrote its Pending source (whose two other parties hold the halves).
+/// Index checks over the whole program, so that execution can index without panicking, the
+/// dealers of dealer steps (each names a party, and a `TruncFinish` names the dealer of the
+/// step that wrote its Pending source, whose two other parties hold the halves), and the
+/// use-once rule for three-way products ([`product_lineage`]).
 pub fn check_program(program: &LowProgram) -> Result<(), RuntimeError> {
     let regs = program.regs.len();
     let reg_ok = |r: &Reg| (r.0 as usize) < regs;
@@ -230,6 +236,7 @@ pub fn check_program(program: &LowProgram) -> Result<(), RuntimeError> {
             }
         }
     }
+    product_lineage(program)?;
     for output in &program.outputs {
         if !reg_ok(&output.reg) {
             return Err(RuntimeError::program(
@@ -251,6 +258,87 @@ pub fn check_program(program: &LowProgram) -> Result<(), RuntimeError> {
         }
     }
     Ok(())
+}
+
+/// The use-once rule for three-way products, and the lineage it follows.
+///
+/// The components of an `Add3` (or `BoolAdd3`) value are masked by a zero sharing: party i's
+/// z_i carries F(k_i) - F(k_(i+1)) of the product instruction's stream, and the three masks sum
+/// to zero. One communication step hands each receiver one foreign component, padded by the
+/// key it lacks; a second step that sends another component of the same value (or of anything
+/// computed locally from it: rescale, struct ops, public products, sums with other values)
+/// can hand the same receiver a second component padded by the same key with the opposite
+/// sign, and their sum is unmasked (a reshare plus a truncation opening of one product lets
+/// the receiver rebuild the product exactly). So every product's zero sharing may feed at most
+/// one communication step. A step's result is a fresh sharing (a reshared `Rss`, a pending
+/// half re-padded by the dealer), so lineage stops there.
+///
+/// Returns, for each register, the global numbers (the instruction counter the PRG streams
+/// use) of the product instructions whose zero sharings mask it; empty for registers that are
+/// not `Add3`/`BoolAdd3`. Expects the register indices to be checked already.
+pub fn product_lineage(program: &LowProgram) -> Result<Vec<Vec<u64>>, RuntimeError> {
+    let additive = |r: Reg| {
+        matches!(
+            program.regs.get(r.0 as usize).map(|d| d.kind),
+            Some(RegKind::Add3 | RegKind::BoolAdd3)
+        )
+    };
+    let mut lineage: Vec<Vec<u64>> = vec![Vec::new(); program.regs.len()];
+    // Where each product instruction is, and the first step that sent its zero sharing.
+    let mut origin_at: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    let mut sent_at: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    let mut instruction = 0u64;
+    for (s, stage) in program.stages.iter().enumerate() {
+        for (j, instr) in stage.local.iter().enumerate() {
+            let dst = instr.dst();
+            if additive(dst) {
+                let mut origins: Vec<u64> = instr
+                    .reads()
+                    .into_iter()
+                    .filter(|&r| additive(r))
+                    .flat_map(|r| lineage[r.0 as usize].iter().copied())
+                    .collect();
+                if matches!(
+                    instr,
+                    LocalInstr::MulShares { .. }
+                        | LocalInstr::MatMulShares { .. }
+                        | LocalInstr::BoolAndLocal { .. }
+                ) {
+                    origins.push(instruction);
+                    origin_at.insert(instruction, (s, j));
+                }
+                origins.sort_unstable();
+                origins.dedup();
+                lineage[dst.0 as usize] = origins;
+            }
+            instruction += 1;
+        }
+        for (j, step) in stage.comm.iter().enumerate() {
+            let src = step.src();
+            if additive(src) {
+                for &origin in &lineage[src.0 as usize] {
+                    if let Some(&(s0, j0)) = sent_at.get(&origin) {
+                        let (ps, pj) = origin_at[&origin];
+                        return Err(RuntimeError::program(
+                            location(program, s, true, j),
+                            format!(
+                                "r{} derives from the three-way product at {}, which already \
+                                 fed {}: the masks of a product's components sum to zero, so \
+                                 one product may feed one communication step only (a second \
+                                 would hand a party two of its components)",
+                                src.0,
+                                location(program, ps, false, pj),
+                                location(program, s0, true, j0),
+                            ),
+                        ));
+                    }
+                    sent_at.insert(origin, (s, j));
+                }
+            }
+            instruction += 1;
+        }
+    }
+    Ok(lineage)
 }
 
 fn check_params(
@@ -321,6 +409,9 @@ struct Engine<'p> {
     loads_left: Vec<usize>,
     /// Registers to drop after each stage (their last reader ran).
     frees: Vec<Vec<Reg>>,
+    /// The product lineage of every register, only while a test audits the run
+    /// ([`crate::audit`]); `None` in every normal run.
+    lineage: Option<Vec<Vec<u64>>>,
 }
 
 impl<'p> Engine<'p> {
@@ -361,6 +452,11 @@ impl<'p> Engine<'p> {
             params,
             loads_left,
             frees: liveness(program),
+            lineage: if crate::audit::enabled() {
+                Some(product_lineage(program)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -445,11 +541,22 @@ impl<'p> Engine<'p> {
         let comm_base = first_instruction + stage.local.len() as u64;
         let mut messages: Outgoing = Default::default();
         let mut states = Vec::with_capacity(stage.comm.len());
+        // (instruction, start, len) of each step's payload per peer, for the audit (tests).
+        let mut parts: [Vec<(u64, usize, usize)>; 3] = Default::default();
         for (j, step) in stage.comm.iter().enumerate() {
             let at = || location(program, stage_index, true, j);
             let (out, state) = self
                 .start_step(step, comm_base + j as u64)
                 .map_err(|m| RuntimeError::program(at(), m))?;
+            if let Some(lineage) = &self.lineage {
+                audit_components(me, step, comm_base + j as u64, &out, lineage, program);
+                for (peer, payload) in out.iter().enumerate() {
+                    if !payload.is_empty() {
+                        let start = messages[peer].len();
+                        parts[peer].push((comm_base + j as u64, start, payload.len()));
+                    }
+                }
+            }
             for (peer, payload) in out.into_iter().enumerate() {
                 let expected = if peer == me {
                     0
@@ -469,6 +576,15 @@ impl<'p> Engine<'p> {
         }
         for (peer, words) in messages.iter().enumerate() {
             if peer != me && !words.is_empty() {
+                if self.lineage.is_some() {
+                    crate::audit::record_message(crate::audit::Message {
+                        from: me,
+                        to: peer,
+                        stage: stage_index,
+                        parts: std::mem::take(&mut parts[peer]),
+                        words: words.clone(),
+                    });
+                }
                 let bytes = ring::words_to_bytes(words);
                 report.bytes_sent += bytes.len() as u64;
                 report.messages_sent += 1;
@@ -665,6 +781,7 @@ impl<'p> Engine<'p> {
                 let shape = &self.program.regs[step.dst().0 as usize].shape;
                 fourier::open_finish(
                     me,
+                    instruction,
                     state,
                     incoming,
                     *period_bits,
@@ -1176,6 +1293,54 @@ impl<'p> Engine<'p> {
         }
         Ok(words)
     }
+}
+
+/// Audit records (tests only) for the steps that send a component of an additive value: a
+/// reshare (to the predecessor) and the openers' swap in a truncation of an `Add3` source.
+/// Their pad is the zero sharing of the source's product lineage, which no protocol function
+/// sees, so the engine records it; dealer masks are recorded where they are drawn.
+fn audit_components(
+    me: usize,
+    step: &CommInstr,
+    instruction: u64,
+    out: &Outgoing,
+    lineage: &[Vec<u64>],
+    program: &LowProgram,
+) {
+    let src = step.src();
+    if !matches!(program.kind(src), RegKind::Add3 | RegKind::BoolAdd3) {
+        return;
+    }
+    let to = match step {
+        CommInstr::Reshare { .. }
+        | CommInstr::ReshareBool { .. }
+        | CommInstr::ReshareBoolPacked { .. } => protocols::prev(me),
+        CommInstr::TruncOpen { dealer, .. } => {
+            let role = secc_ir::lir::dealer_role(me, *dealer);
+            if role == 2 {
+                // The dealer's masked component is recorded by `trunc::open_start`.
+                return;
+            }
+            secc_ir::lir::role_party(1 - role, *dealer)
+        }
+        CommInstr::TruncFinish { .. } | CommInstr::FourierOpen { .. } => return,
+    };
+    let width = match step {
+        CommInstr::ReshareBoolPacked { width, .. } => *width,
+        _ => 64,
+    };
+    crate::audit::record_segment(crate::audit::Segment {
+        from: me,
+        to,
+        instruction,
+        start: 0,
+        len: out[to].len(),
+        width,
+        pad: crate::audit::Pad::ZeroShare {
+            sender: me,
+            streams: lineage[src.0 as usize].clone(),
+        },
+    });
 }
 
 fn unreachable_public() -> Result<ndarray::ArrayD<f64>, String> {

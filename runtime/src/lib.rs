@@ -9,6 +9,8 @@
 //! inputs are its two components from the client and the model owner, and what it receives from
 //! its peers is masked as each protocol's documentation explains (see docs/protocols.md).
 
+#[doc(hidden)]
+pub mod audit;
 pub mod builder;
 pub mod client;
 pub mod deploy;
@@ -22,7 +24,10 @@ pub mod protocols;
 pub mod ring;
 pub mod share;
 
-pub use client::{collect_outputs, share_inputs, OutputValue};
+pub use client::{
+    collect_outputs, share_inputs, share_inputs_with, OutputValue, PublicInputPolicy,
+    DEFAULT_PUBLIC_INPUTS,
+};
 pub use engine::{run_party, run_party_with_progress, PartyReport, ProgressFn};
 pub use error::RuntimeError;
 pub use local::{

@@ -5,7 +5,7 @@
 //! Roles stay separate even here: each party thread receives only its own share set and its own
 //! input message, and the plaintext outputs exist only in the client's thread.
 
-use crate::client::{collect_outputs, share_inputs, OutputValue};
+use crate::client::{collect_outputs, share_inputs_with, OutputValue, PublicInputPolicy};
 use crate::engine::{run_party_with_progress, PartyReport, ProgressFn};
 use crate::error::RuntimeError;
 use crate::net::inproc::mesh;
@@ -46,6 +46,8 @@ pub struct LocalOptions {
     /// Called by party 0 after each stage with (stages done, total stages), for progress
     /// displays; it sees stage counts only.
     pub progress: Option<Arc<ProgressFn>>,
+    /// The inputs the client agrees to send in the clear.
+    pub public_inputs: PublicInputPolicy,
 }
 
 impl Default for LocalOptions {
@@ -53,6 +55,7 @@ impl Default for LocalOptions {
         LocalOptions {
             timeout: Duration::from_secs(120),
             progress: None,
+            public_inputs: PublicInputPolicy::default(),
         }
     }
 }
@@ -62,6 +65,7 @@ impl std::fmt::Debug for LocalOptions {
         f.debug_struct("LocalOptions")
             .field("timeout", &self.timeout)
             .field("progress", &self.progress.is_some())
+            .field("public_inputs", &self.public_inputs)
             .finish()
     }
 }
@@ -93,6 +97,7 @@ pub fn run_local_with(
         parties,
         client,
         options.progress.as_deref(),
+        &options.public_inputs,
     )
 }
 
@@ -105,10 +110,13 @@ pub fn run_with_transports<T: Transport, C: Transport>(
     parties: [T; 3],
     client: C,
 ) -> Result<RunReport, RuntimeError> {
-    run_with_transports_progress(program, weights, inputs, parties, client, None)
+    let policy = PublicInputPolicy::default();
+    run_with_transports_progress(program, weights, inputs, parties, client, None, &policy)
 }
 
-/// [`run_with_transports`] with party 0 calling `progress` after each stage.
+/// [`run_with_transports`] with party 0 calling `progress` after each stage, and the client
+/// sending in the clear only the inputs `public_inputs` allows (a program that declares
+/// another input public is refused before the parties start).
 pub fn run_with_transports_progress<T: Transport, C: Transport>(
     program: &LowProgram,
     weights: &[Tensor],
@@ -116,9 +124,13 @@ pub fn run_with_transports_progress<T: Transport, C: Transport>(
     parties: [T; 3],
     mut client: C,
     progress: Option<&ProgressFn>,
+    public_inputs: &PublicInputPolicy,
 ) -> Result<RunReport, RuntimeError> {
     let start = Instant::now();
+    public_inputs.check(program)?;
     let share_sets = share_weights(program, weights)?;
+    // A test's audit context (see `audit`) follows the run into its party threads.
+    let audit = crate::audit::current();
     let (party_results, client_result) = std::thread::scope(|scope| {
         let handles: Vec<_> = parties
             .into_iter()
@@ -126,13 +138,15 @@ pub fn run_with_transports_progress<T: Transport, C: Transport>(
             .enumerate()
             .map(|(id, (mut transport, params))| {
                 let progress = if id == 0 { progress } else { None };
+                let audit = audit.clone();
                 scope.spawn(move || {
+                    crate::audit::install(audit);
                     run_party_with_progress(id, program, params, &mut transport, progress)
                 })
             })
             .collect();
         let client_result = (|| {
-            let sent = share_inputs(&mut client, program, inputs)?;
+            let sent = share_inputs_with(&mut client, program, inputs, public_inputs)?;
             let outputs = collect_outputs(&mut client, program)?;
             Ok::<_, RuntimeError>((sent, outputs))
         })();

@@ -510,6 +510,7 @@ fn a_local_run_starts_and_supervises_the_three_processes() {
     let options = LocalProcessOptions {
         party_binary: PathBuf::from(PARTY_BIN),
         timeout: Duration::from_secs(20),
+        public_inputs: Default::default(),
     };
     let run = run_local_processes(&container("a"), &inputs(), &options).unwrap();
     for ((got, x), w) in run.outputs[0].data.iter().zip(X).zip(weights()) {

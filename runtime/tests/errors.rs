@@ -40,7 +40,7 @@ fn xy() -> HashMap<String, ndarray::ArrayD<f64>> {
 #[test]
 fn a_kind_mismatch_names_the_stage_and_instruction() {
     let mut b = ProgramBuilder::new(F);
-    let m = b.input("m", &[4], InputForm::Public);
+    let m = b.input("attention_mask", &[4], InputForm::Public);
     let x = b.input("x", &[4], InputForm::Secret { frac_bits: F });
     let dst = b.reg(RegKind::Add3, &[4], F);
     b.local(LocalInstr::MulShares { dst, a: m, b: x });
@@ -49,7 +49,7 @@ fn a_kind_mismatch_names_the_stage_and_instruction() {
         &program,
         &[],
         &inputs(&[
-            ("m", array(&[4], vec![0.0; 4])),
+            ("attention_mask", array(&[4], vec![0.0; 4])),
             ("x", array(&[4], vec![0.0; 4])),
         ]),
     )

@@ -26,7 +26,7 @@ fn inputs_and_weights_are_shared_and_opened_to_the_client_exactly() {
     let mask = vec![1.0, 0.0, -2.5, 1e9];
     let mut b = ProgramBuilder::new(F);
     let x = b.input("x", &[8, 8], secret(F));
-    let m = b.input("mask", &[4], InputForm::Public);
+    let m = b.input("attention_mask", &[4], InputForm::Public);
     let w = b.param("w", &[3, 4], F);
     b.output("x", x);
     b.output("mask", m);
@@ -37,7 +37,7 @@ fn inputs_and_weights_are_shared_and_opened_to_the_client_exactly() {
         &[tensor(&[3, 4], ws.clone())],
         &[
             ("x", array(&[8, 8], xs.clone())),
-            ("mask", array(&[4], mask.clone())),
+            ("attention_mask", array(&[4], mask.clone())),
         ],
     );
     let q = |xs: &[f64]| xs.iter().map(|&x| quantize(x, F)).collect::<Vec<_>>();
@@ -676,7 +676,7 @@ fn public_ops_and_structural_ops_on_shares() {
     let xs = v.with_edges(24, 1000.0);
     let mut b = ProgramBuilder::new(F);
     let x = b.input("x", &[2, 3, 4], secret(F));
-    let mask = b.input("mask", &[4], InputForm::Public);
+    let mask = b.input("attention_mask", &[4], InputForm::Public);
     let one = b.constant(tensor(&[1], vec![1.0]));
     let bias = b.reg(RegKind::Public, &[4], 0);
     b.local(LocalInstr::PublicOp {
@@ -760,7 +760,7 @@ fn public_ops_and_structural_ops_on_shares() {
         &[],
         &[
             ("x", array(&[2, 3, 4], xs.clone())),
-            ("mask", array(&[4], mask_values.clone())),
+            ("attention_mask", array(&[4], mask_values.clone())),
         ],
     );
     // The same pipeline on plaintext with ndarray.

@@ -15,6 +15,20 @@
 //! The test also shows the check has teeth: a deliberately leaky variant, kept here in the
 //! test, in which each party sends its second input component to its predecessor (a "reshare"
 //! without the zero sharing) must be flagged.
+//!
+//! A chi-square on words and small sums cannot see a mask the receiver can recompute, nor a
+//! mask one bit short, so two more checks run over the real runtime code:
+//! - the structural view checker (`secc_runtime::audit::check`): the runtime records, where
+//!   each mask is drawn and applied, which key or private seed pads every word a party
+//!   receives; the checker asserts the receiver holds none of them, that no pad reaches one
+//!   receiver twice, and that every pad is exactly its stream's full-width words;
+//! - per-bit frequency tests: every bit of every word a party receives, and of every masked
+//!   opening it computes, is a fair coin under both secrets.
+//!
+//! Both must fail on the two leaks of issue 9, injected into the real truncation code by the
+//! audit's mutation switch (tests only): the dealer's mask drawn from the key it shares with
+//! the first opener (which then decodes the secret exactly), and the mask cut to 63 bits (the
+//! top bit of the opening then follows the secret's magnitude).
 
 mod common;
 
@@ -22,6 +36,7 @@ use common::*;
 use ndarray::ArrayD;
 use secc_ir::lir::{CommInstr, InputForm, LowProgram, RegKind};
 use secc_ir::Tensor;
+use secc_runtime::audit::{self, Mutation};
 use secc_runtime::builder::ProgramBuilder;
 use secc_runtime::net::inproc::{mesh, InprocTransport};
 use secc_runtime::net::{NetError, Transport};
@@ -287,4 +302,190 @@ fn the_check_flags_a_leaky_protocol() {
             "the leak to P{party} went unnoticed (worst: {combo}, chi-square {chi})"
         );
     }
+}
+
+/// A run of `program` with an audit context installed (and `mutation` active): the outputs
+/// and the records.
+fn audited_run(
+    program: &LowProgram,
+    s: &Secrets,
+    mutation: Option<Mutation>,
+) -> (secc_runtime::RunReport, audit::Log) {
+    let context = audit::Context::new(mutation);
+    audit::install(Some(context.clone()));
+    let report = secc_runtime::run_local(program, &s.weights, &s.inputs);
+    audit::install(None);
+    (report.expect("the run succeeds"), context.take())
+}
+
+#[test]
+fn the_view_checker_finds_every_received_word_padded_by_a_key_the_receiver_lacks() {
+    let (_, b) = secret_pair();
+    for dealer in 0..3u8 {
+        let (_, log) = audited_run(&program(dealer), &b, None);
+        let summary = audit::check(&log).unwrap_or_else(|e| panic!("dealer P{dealer}: {e}"));
+        eprintln!("dealer P{dealer}: {summary:?}");
+        for party in 0..3 {
+            assert!(summary.words[party] > 10, "P{party} received words");
+        }
+        // Both kinds of pads occur: dealer, pairwise and client streams, and product zero
+        // sharings; nothing goes in the clear (every input is secret).
+        assert_eq!(summary.clear_words, [0; 3]);
+        assert!(summary.stream_words.iter().all(|&w| w > 0));
+        assert!(summary.zero_share_words.iter().sum::<u64>() > 0);
+    }
+}
+
+/// The outputs of an honest run and a mutated one agree (the leaks do not break correctness,
+/// which is why output tests cannot catch them).
+fn same_outputs(a: &secc_runtime::RunReport, b: &secc_runtime::RunReport) {
+    for (x, y) in a.outputs.iter().zip(&b.outputs) {
+        for (u, v) in x.data.iter().zip(&y.data) {
+            assert!((u - v).abs() < 1e-3, "{}: {u} vs {v}", x.name);
+        }
+    }
+}
+
+#[test]
+fn the_view_checker_fails_when_the_truncation_mask_comes_from_the_receivers_key() {
+    let (_, b) = secret_pair();
+    for dealer in 0..3u8 {
+        let program = program(dealer);
+        let (honest, _) = audited_run(&program, &b, None);
+        let (mutated, log) = audited_run(&program, &b, Some(Mutation::TruncMaskFromOpenerKey));
+        same_outputs(&honest, &mutated);
+        let err = audit::check(&log).expect_err("a mask from the receiver's key must be caught");
+        eprintln!("dealer P{dealer}: {err}");
+        let opener = (usize::from(dealer) + 1) % 3;
+        assert!(
+            err.contains(&format!("P{opener} receiving from P{dealer}"))
+                && err.contains("which the receiver holds"),
+            "{err}"
+        );
+        // The leak is real: the opener subtracts the mask it can draw itself and reads the
+        // secret input `wide` exactly from its opening.
+        let key = log.seeds[opener].as_ref().unwrap().own_key;
+        let wide = secc_ir::fixed::encode(-987654321.123, 2 * F);
+        let decoded = log
+            .openings
+            .iter()
+            .filter(|o| o.party == opener && o.width == 64)
+            .any(|o| {
+                let r = secc_runtime::prg::Stream::new(&key, o.instruction).words(o.words.len());
+                o.words
+                    .iter()
+                    .zip(&r)
+                    .any(|(c, r)| c.wrapping_sub(*r).wrapping_sub(1 << 62) == wide)
+            });
+        assert!(decoded, "P{opener} decodes the secret under the mutation");
+    }
+}
+
+#[test]
+fn the_view_checker_fails_when_the_truncation_mask_is_cut_to_63_bits() {
+    let (_, b) = secret_pair();
+    let program = program(2);
+    let (honest, _) = audited_run(&program, &b, None);
+    let (mutated, log) = audited_run(&program, &b, Some(Mutation::TruncMask63Bits));
+    same_outputs(&honest, &mutated);
+    let err = audit::check(&log).expect_err("a 63-bit mask must be caught");
+    eprintln!("{err}");
+    assert!(
+        err.contains("cut, biased or drawn from another key"),
+        "{err}"
+    );
+}
+
+/// Per party, per run: every word received (seeds, input shares, protocol messages) followed
+/// by every masked opening the party computes.
+fn bit_views(program: &LowProgram, s: &Secrets, mutation: Option<Mutation>) -> Vec<Vec<Vec<u64>>> {
+    let mut views: Vec<Vec<Vec<u64>>> = vec![Vec::new(); 3];
+    for _ in 0..RUNS {
+        let mut endpoints = mesh(Duration::from_secs(20));
+        let client = endpoints.pop().unwrap();
+        let logs: Vec<Arc<Mutex<Vec<u64>>>> = (0..3).map(|_| Arc::default()).collect();
+        let parties: Vec<Recorder> = endpoints
+            .into_iter()
+            .zip(&logs)
+            .map(|(inner, view)| Recorder {
+                inner,
+                view: view.clone(),
+            })
+            .collect();
+        let parties: [Recorder; 3] = parties.try_into().ok().unwrap();
+        let context = audit::Context::new(mutation);
+        audit::install(Some(context.clone()));
+        let run = run_with_transports(program, &s.weights, &s.inputs, parties, client);
+        audit::install(None);
+        run.unwrap();
+        let record = context.take();
+        for (party, log) in logs.iter().enumerate() {
+            let mut view = log.lock().unwrap().clone();
+            for opening in record.openings.iter().filter(|o| o.party == party) {
+                view.extend(&opening.words);
+            }
+            views[party].push(view);
+        }
+    }
+    views
+}
+
+/// The first (party, position, bit) whose frequency of ones is not that of a fair coin under
+/// one of the two secrets (more than 6 standard deviations from RUNS / 2). A bit that is zero
+/// in every run under both secrets is not a coin but reveals nothing either (the high bits of
+/// words reduced modulo 2^width, the tail of a packed message); it is skipped.
+fn unfair_bit(a: &[Vec<Vec<u64>>], b: &[Vec<Vec<u64>>]) -> Option<String> {
+    let limit = 6.0 * (RUNS as f64).sqrt() / 2.0;
+    for party in 0..3 {
+        let len = a[party][0].len();
+        for position in 0..len {
+            for bit in 0..64 {
+                let ones = |views: &[Vec<u64>]| {
+                    views
+                        .iter()
+                        .filter(|v| (v[position] >> bit) & 1 == 1)
+                        .count()
+                };
+                let (ka, kb) = (ones(&a[party]), ones(&b[party]));
+                if ka == 0 && kb == 0 {
+                    continue;
+                }
+                for (secret, k) in [("A", ka), ("B", kb)] {
+                    if (k as f64 - RUNS as f64 / 2.0).abs() > limit {
+                        return Some(format!(
+                            "P{party}, word {position}, bit {bit}: {k} ones in {RUNS} runs under \
+                             secret {secret} ({ka} under A, {kb} under B)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn every_bit_a_party_receives_or_opens_is_a_fair_coin() {
+    let (a, b) = secret_pair();
+    for dealer in [0u8, 2] {
+        let program = program(dealer);
+        let (va, vb) = (bit_views(&program, &a, None), bit_views(&program, &b, None));
+        if let Some(bad) = unfair_bit(&va, &vb) {
+            panic!("dealer P{dealer}: {bad}");
+        }
+    }
+}
+
+#[test]
+fn the_bit_test_fails_when_the_truncation_mask_is_cut_to_63_bits() {
+    let (a, b) = secret_pair();
+    let program = program(2);
+    let mutation = Some(Mutation::TruncMask63Bits);
+    let (va, vb) = (
+        bit_views(&program, &a, mutation),
+        bit_views(&program, &b, mutation),
+    );
+    let bad = unfair_bit(&va, &vb).expect("a 63-bit mask must bias a bit");
+    eprintln!("{bad}");
+    assert!(bad.contains("bit 63"), "{bad}");
 }

@@ -264,6 +264,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let local_options = secc_runtime::LocalOptions {
         timeout: std::time::Duration::from_secs(3600),
         progress: Some(Arc::new(recorder)),
+        public_inputs: Default::default(),
     };
     let run = secc_runtime::run_local_with(&low, &weights.tensors, &values, &local_options)
         .map_err(|e| format!("MPC run: {e}"))?;

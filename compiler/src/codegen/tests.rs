@@ -283,7 +283,12 @@ fn a_bounded_comparison_is_exact_in_mpc_up_to_its_bound() {
 fn where_with_a_scalar_public_branch_lowers_and_runs() {
     let mut p = Program::new("where", 16);
     let x = p.add_input("x", InputRole::Client, vec![2, 3], Encoding::Fixed);
-    let mask = p.add_input("mask", InputRole::ClientPublic, vec![1, 3], Encoding::Bool);
+    let mask = p.add_input(
+        "attention_mask",
+        InputRole::ClientPublic,
+        vec![1, 3],
+        Encoding::Bool,
+    );
     let zero = scalar(&mut p, 0.25, "zero");
     let y = p.push(Op::Where, vec![mask, x, zero], "where").unwrap();
     p.add_output("y", y);
@@ -295,7 +300,7 @@ fn where_with_a_scalar_public_branch_lowers_and_runs() {
                 .unwrap(),
         ),
         (
-            "mask".to_string(),
+            "attention_mask".to_string(),
             ndarray::ArrayD::from_shape_vec(vec![1, 3], vec![1.0, 0.0, 1.0]).unwrap(),
         ),
     ]

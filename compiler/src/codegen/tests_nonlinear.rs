@@ -112,7 +112,7 @@ fn quad2_softmax_with_a_padding_mask_matches_its_definition() {
     let mut p = Program::new("softmax", 16);
     let x = p.add_input("x", InputRole::Client, vec![rows, cols], Encoding::Fixed);
     let mask = p.add_input(
-        "mask",
+        "attention_mask",
         InputRole::ClientPublic,
         vec![1, cols],
         Encoding::Fixed,
@@ -140,7 +140,7 @@ fn quad2_softmax_with_a_padding_mask_matches_its_definition() {
         vec![],
         vec![
             ("x", array(&[rows, cols], xs)),
-            ("mask", array(&[1, cols], bias)),
+            ("attention_mask", array(&[1, cols], bias)),
         ],
     );
     assert!(err[0] < 2e-3, "max error {}", err[0]);
@@ -272,7 +272,7 @@ fn puma_softmax_program_with(
     let mut p = Program::new("softmax", 16);
     let x = p.add_input("x", InputRole::Client, vec![rows, cols], Encoding::Fixed);
     let mask = p.add_input(
-        "mask",
+        "attention_mask",
         InputRole::ClientPublic,
         vec![bias_rows, cols],
         Encoding::Fixed,
@@ -322,7 +322,7 @@ fn puma_softmax_with_a_padding_mask_matches_its_definition() {
             vec![],
             vec![
                 ("x", array(&[rows, cols], xs)),
-                ("mask", array(&[rows, cols], bias)),
+                ("attention_mask", array(&[rows, cols], bias)),
             ],
         );
         assert!(err[0] < 2e-4, "{rows} x {cols}: max error {}", err[0]);
@@ -341,8 +341,11 @@ fn puma_softmax_definition_is_close_to_the_exact_softmax() {
     let mut rng = Lcg(8);
     let xs = array(&[rows, cols], rng.vec(rows * cols, -3.0, 3.0));
     let bias = array(&[1, cols], vec![0.0; cols]);
-    let inputs: HashMap<String, ndarray::ArrayD<f64>> =
-        [("x".to_string(), xs.clone()), ("mask".to_string(), bias)].into();
+    let inputs: HashMap<String, ndarray::ArrayD<f64>> = [
+        ("x".to_string(), xs.clone()),
+        ("attention_mask".to_string(), bias),
+    ]
+    .into();
     for (squarings, low, high) in [(6, 1.7e-2, 2.0e-2), (5, 3.5e-2, 4.0e-2)] {
         let p = puma_softmax_program_with(rows, cols, 1, squarings);
         let got = &evaluate(&p, &Weights { tensors: vec![] }, &inputs).unwrap()[0].1;

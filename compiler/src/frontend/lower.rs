@@ -1,9 +1,10 @@
 //! Lowering of tract's decluttered typed model into the IR.
 //!
 //! Owns the public/secret rules (docs/frontend.md repeats them):
-//! - an input whose name contains `mask` is public (`InputRole::ClientPublic`); every other input
-//!   is the client's secret (`InputRole::Client`); integer and boolean inputs keep an integer
-//!   encoding, float inputs are fixed point;
+//! - the input named exactly `attention_mask`, and any input named with `--public-input`, is
+//!   public (`InputRole::ClientPublic`); every other input is the client's secret
+//!   (`InputRole::Client`), whatever its name (`masked_lm_ids`, `pixel_mask`); integer and
+//!   boolean inputs keep an integer encoding, float inputs are fixed point;
 //! - a constant that is a float tensor with more than one element and meets a secret value in the
 //!   node that uses it is a learned parameter: a secret of the model owner (`Param`), named after
 //!   its ONNX initializer when that can be recovered; every other constant (scalars, integer and
@@ -58,11 +59,18 @@ pub struct Lowerer<'m> {
     param_names: HashSet<String>,
     /// The tract node being lowered (for names and messages).
     pub current: usize,
+    /// Inputs declared public besides `attention_mask`.
+    public_inputs: Vec<String>,
 }
 
-/// Whether an input is public by the naming rule of the module documentation.
-pub fn is_public_input(name: &str) -> bool {
-    name.to_lowercase().contains("mask")
+/// The inputs public by default: the attention mask alone (what BERT's exporters name it).
+pub const DEFAULT_PUBLIC_INPUTS: &[&str] = &["attention_mask"];
+
+/// Whether an input is public: exactly `attention_mask`, or one of `extra` (named with
+/// `secc compile --public-input NAME`). Matching is exact: `masked_lm_ids` or `pixel_mask` stay
+/// secret unless named.
+pub fn is_public_input(name: &str, extra: &[String]) -> bool {
+    DEFAULT_PUBLIC_INPUTS.contains(&name) || extra.iter().any(|e| e == name)
 }
 
 /// Lowers the whole model.
@@ -70,6 +78,7 @@ pub fn lower(
     loaded: &LoadedModel,
     model_name: &str,
     frac_bits: u32,
+    public_inputs: &[String],
 ) -> Result<(Program, Weights), FrontendError> {
     let model = &loaded.typed;
     let mut lw = Lowerer {
@@ -80,6 +89,7 @@ pub fn lower(
         values: HashMap::new(),
         param_names: HashSet::new(),
         current: 0,
+        public_inputs: public_inputs.to_vec(),
     };
     let order = model.eval_order().map_err(|e| FrontendError::Internal {
         node: model_name.into(),
@@ -256,7 +266,7 @@ impl<'m> Lowerer<'m> {
                 .ok_or_else(|| self.internal("input shape is not concrete"))?
                 .to_vec();
             let encoding = encoding_of(source.fact.datum_type);
-            let role = if is_public_input(&node.name) {
+            let role = if is_public_input(&node.name, &self.public_inputs) {
                 InputRole::ClientPublic
             } else {
                 InputRole::Client

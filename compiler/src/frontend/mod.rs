@@ -159,11 +159,13 @@ impl OnnxInfo {
     }
 }
 
-/// Loads `path` at the requested shapes and lowers it into the IR.
+/// Loads `path` at the requested shapes and lowers it into the IR; `public_inputs` are
+/// declared public besides `attention_mask` (see [`lower::is_public_input`]).
 pub fn import(
     path: &Path,
     request: &ShapeRequest,
     frac_bits: u32,
+    public_inputs: &[String],
 ) -> Result<(Program, Weights), FrontendError> {
     let model_name = path
         .file_stem()
@@ -172,7 +174,7 @@ pub fn import(
     // tract may panic on malformed models; turn that into an error rather than a crash.
     let run = || -> Result<(Program, Weights), FrontendError> {
         let loaded = load::load(path, request)?;
-        lower::lower(&loaded, &model_name, frac_bits)
+        lower::lower(&loaded, &model_name, frac_bits, public_inputs)
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     match result {

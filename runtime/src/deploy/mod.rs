@@ -30,7 +30,7 @@ pub use config::DeployConfig;
 pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions};
 
 use crate::client::loaded_shape;
-use crate::client::{collect_outputs, share_inputs, OutputValue};
+use crate::client::{collect_outputs, share_inputs_with, OutputValue, PublicInputPolicy};
 use crate::engine::PartyReport;
 use crate::error::RuntimeError;
 use crate::net::tcp::{Security, TcpTransport};
@@ -445,12 +445,31 @@ pub fn run_client(
     program: &Container,
     inputs: &HashMap<String, ArrayD<f64>>,
 ) -> Result<ClientRun, DeployError> {
+    run_client_with(
+        config,
+        security,
+        program,
+        inputs,
+        &PublicInputPolicy::default(),
+    )
+}
+
+/// [`run_client`] sending in the clear only the inputs `public_inputs` allows; a program that
+/// declares another input public is refused before connecting.
+pub fn run_client_with(
+    config: &DeployConfig,
+    security: Security,
+    program: &Container,
+    inputs: &HashMap<String, ArrayD<f64>>,
+    public_inputs: &PublicInputPolicy,
+) -> Result<ClientRun, DeployError> {
     let start = Instant::now();
     crate::engine::check_program(&program.low)?;
+    public_inputs.check(&program.low)?;
     let mut tcp = config.tcp(security);
     tcp.max_frame = frame_limits(&program.low, CLIENT);
     let mut transport = TcpTransport::connect_client(&tcp, program.program_hash())?;
-    let client_bytes_sent = share_inputs(&mut transport, &program.low, inputs)?;
+    let client_bytes_sent = share_inputs_with(&mut transport, &program.low, inputs, public_inputs)?;
     let outputs = collect_outputs(&mut transport, &program.low)?;
     let mut parties = [PartyCounters::default(); 3];
     for (party, counters) in parties.iter_mut().enumerate() {

@@ -10,7 +10,7 @@
 
 use super::keys::write_role;
 use super::{
-    run_client, tls_security, write_deployment, ClientRun, DeployConfig, DeployError,
+    run_client_with, tls_security, write_deployment, ClientRun, DeployConfig, DeployError,
     DeploymentFiles,
 };
 use crate::net::tls::{Fingerprint, Identity, Pins};
@@ -31,6 +31,8 @@ pub struct LocalProcessOptions {
     pub party_binary: PathBuf,
     /// Deadline for connecting and longest wait for one message, for parties and client.
     pub timeout: Duration,
+    /// The inputs the client agrees to send in the clear.
+    pub public_inputs: crate::client::PublicInputPolicy,
 }
 
 /// `secc-party` next to the running executable, or one directory up (where cargo puts binaries
@@ -103,7 +105,13 @@ pub fn run_local_processes(
         children.push(Guard(Some(child)));
     }
     let program = container.without_weights();
-    let client = run_client(&config, client_security, &program, inputs);
+    let client = run_client_with(
+        &config,
+        client_security,
+        &program,
+        inputs,
+        &options.public_inputs,
+    );
     // The parties end on their own: done, or failed within their timeouts. A party whose client
     // never reached it would wait for one: after a failed client, the bound is short.
     let bound = if client.is_ok() {

@@ -26,6 +26,7 @@
 //! P2 receives nothing.
 
 use super::{Outgoing, Roles};
+use crate::audit::{self, Combine, KeyId};
 use crate::prg::{PartySeeds, Stream};
 use crate::ring;
 use crate::share::Share;
@@ -99,6 +100,8 @@ pub fn open_start(
             let p0_shares = k0.words(2 * terms * n);
             let t1 = Stream::new(key(2)?, instruction).words(n);
             let mut to_p1 = vec![0u64; 2 * terms * n];
+            // The encoded values before their pads, kept only for the audit (tests).
+            let mut plain = audit::enabled().then(|| vec![0u64; 2 * terms * n]);
             let waves: Vec<Vec<(f64, f64)>> = (0..n)
                 .into_par_iter()
                 .map(|j| harmonics(angle(t0[j].wrapping_add(t1[j]), mask), terms))
@@ -110,7 +113,24 @@ pub fn open_start(
                     let (ci, si) = ((2 * m) * n + j, (2 * m + 1) * n + j);
                     to_p1[ci] = c.wrapping_sub(p0_shares[ci]);
                     to_p1[si] = s.wrapping_sub(p0_shares[si]);
+                    if let Some(plain) = plain.as_mut() {
+                        (plain[ci], plain[si]) = (c, s);
+                    }
                 }
+            }
+            if let Some(values) = plain {
+                audit::stream_pad(
+                    party,
+                    roles.party(1),
+                    instruction,
+                    0,
+                    64,
+                    KeyId::Pair(roles.party(0)),
+                    n,
+                    Combine::Sub,
+                    &values,
+                    &p0_shares,
+                );
             }
             out[roles.party(1)] = to_p1;
             Ok((out, None))
@@ -125,6 +145,21 @@ pub fn open_start(
                 .zip(&t0)
                 .map(|(x, t)| x.wrapping_sub(*t) & mask)
                 .collect();
+            if audit::enabled() {
+                let pads: Vec<u64> = t0.iter().map(|t| t & mask).collect();
+                audit::stream_pad(
+                    party,
+                    roles.party(1),
+                    instruction,
+                    0,
+                    mask.count_ones(),
+                    KeyId::Pair(roles.party(0)),
+                    0,
+                    Combine::SubLow,
+                    &sum,
+                    &pads,
+                );
+            }
             out[roles.party(1)] = sent.clone();
             Ok((
                 out,
@@ -143,6 +178,21 @@ pub fn open_start(
                 .zip(&t1)
                 .map(|(x, t)| x.wrapping_sub(*t) & mask)
                 .collect();
+            if audit::enabled() {
+                let pads: Vec<u64> = t1.iter().map(|t| t & mask).collect();
+                audit::stream_pad(
+                    party,
+                    roles.party(0),
+                    instruction,
+                    0,
+                    mask.count_ones(),
+                    KeyId::Pair(roles.party(2)),
+                    0,
+                    Combine::SubLow,
+                    &x2,
+                    &pads,
+                );
+            }
             out[roles.party(0)] = sent.clone();
             Ok((
                 out,
@@ -162,6 +212,7 @@ pub fn open_start(
 #[allow(clippy::too_many_arguments)]
 pub fn open_finish(
     party: usize,
+    instruction: u64,
     state: Option<FourierState>,
     incoming: super::Incoming<'_>,
     period_bits: u32,
@@ -187,6 +238,16 @@ pub fn open_finish(
     let terms = coefficients.len();
     if peer_piece.len() != n || shares.len() != 2 * terms * n {
         return Err("FourierOpen: message sizes do not match the register".into());
+    }
+    if audit::enabled() {
+        audit::record_opening(audit::Opening {
+            party,
+            instruction,
+            width: mask.count_ones(),
+            words: (0..n)
+                .map(|j| state.sent[j].wrapping_add(peer_piece[j]) & mask)
+                .collect(),
+        });
     }
     let half: Vec<u64> = (0..n)
         .into_par_iter()

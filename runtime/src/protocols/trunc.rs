@@ -32,6 +32,7 @@
 //! result is exact up to one ulp for every |x| < 2^62.
 
 use super::{Outgoing, Roles};
+use crate::audit::{self, Combine, KeyId, Mutation};
 use crate::prg::{PartySeeds, Stream};
 use crate::ring::{self, RingTensor};
 use crate::share::Share;
@@ -110,7 +111,17 @@ pub fn open_start(
     let n = own.len();
     let role = roles.role(party);
     if role == 2 {
-        let r = Stream::new(&seeds.private, instruction).words(n);
+        // The mask comes from the dealer's private seed. The audit's mutations (tests only)
+        // draw it from the key shared with O0, or cut it to 63 bits, to prove the checks fail.
+        let (mask_key, mask_seed) = if audit::mutation(Mutation::TruncMaskFromOpenerKey) {
+            (KeyId::Pair(roles.party(0)), roles.key(seeds, 0)?)
+        } else {
+            (KeyId::Private(party), &seeds.private)
+        };
+        let mut r = Stream::new(mask_seed, instruction).words(n);
+        if audit::mutation(Mutation::TruncMask63Bits) {
+            r.iter_mut().for_each(|w| *w &= LOW_MASK);
+        }
         let mut correction = Stream::new(roles.key(seeds, 0)?, instruction);
         let rc0 = correction.words(n);
         let rb0 = correction.words(n);
@@ -129,6 +140,31 @@ pub fn open_start(
                 .collect(),
             None => masked_own.clone(),
         };
+        if audit::enabled() {
+            let (o0, o1) = (roles.party(0), roles.party(1));
+            let x0 = other.map(ring::row_major).unwrap_or_else(|| own.clone());
+            let pad = |to, start, key, offset, combine, values: &[u64], pads: &[u64]| {
+                audit::stream_pad(
+                    party,
+                    to,
+                    instruction,
+                    start,
+                    64,
+                    key,
+                    offset,
+                    combine,
+                    values,
+                    pads,
+                )
+            };
+            let (rc, rb): (Vec<u64>, Vec<u64>) =
+                r.iter().map(|&rj| dealer_parts(rj, shift)).unzip();
+            let k0 = KeyId::Pair(roles.party(0));
+            pad(o0, 0, mask_key, 0, Combine::Add, &own, &r);
+            pad(o1, 0, mask_key, 0, Combine::Add, &x0, &r);
+            pad(o1, n, k0, 0, Combine::Sub, &rc, &rc0);
+            pad(o1, 2 * n, k0, n, Combine::Sub, &rb, &rb0);
+        }
         let mut to_p1 = for_p1_value;
         to_p1.reserve(2 * n);
         let mut rb1 = Vec::with_capacity(n);
@@ -194,6 +230,14 @@ pub fn open_finish(
         }
         c
     };
+    if audit::enabled() {
+        audit::record_opening(audit::Opening {
+            party,
+            instruction,
+            width: 64,
+            words: (0..n).map(&opening).collect(),
+        });
+    }
     let half: Vec<u64> = if role == 0 {
         let mut correction = Stream::new(roles.key(seeds, 0)?, instruction);
         let rc0 = correction.words(n);
@@ -245,12 +289,46 @@ pub fn finish_start(
         (0, Some(y0)) => {
             let s0 = Stream::new(key(0)?, instruction).tensor(shape);
             let sent = ring::sub(y0, &s0)?;
+            if audit::enabled() {
+                let (values, pads) = (ring::row_major(y0), ring::row_major(&s0));
+                let k0 = KeyId::Pair(roles.party(0));
+                let to = roles.party(1);
+                audit::stream_pad(
+                    party,
+                    to,
+                    instruction,
+                    0,
+                    64,
+                    k0,
+                    0,
+                    Combine::Sub,
+                    &values,
+                    &pads,
+                );
+            }
             out[roles.party(1)] = ring::row_major(&sent);
             FinishState::P0 { s0, sent }
         }
         (1, Some(y1)) => {
             let s2 = Stream::new(key(2)?, instruction).tensor(shape);
             let sent = ring::sub(y1, &s2)?;
+            if audit::enabled() {
+                let (values, pads) = (ring::row_major(y1), ring::row_major(&s2));
+                let k2 = KeyId::Pair(roles.party(2));
+                let to = roles.party(0);
+                audit::stream_pad(
+                    party,
+                    to,
+                    instruction,
+                    0,
+                    64,
+                    k2,
+                    0,
+                    Combine::Sub,
+                    &values,
+                    &pads,
+                );
+            }
             out[roles.party(0)] = ring::row_major(&sent);
             FinishState::P1 { s2, sent }
         }

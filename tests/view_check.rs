@@ -1,0 +1,88 @@
+//! The structural view checker (`secc_runtime::audit::check`) over the programs codegen emits
+//! for the BERT fixtures, in secformer and in PUMA mode: every word each party receives in a
+//! real model run (the client's input message and every protocol message) is padded by a key
+//! or seed the receiver lacks, or is the attention mask the client allowed in the clear, no pad reaches one
+//! receiver twice (nor one product's zero sharing), and every pad is its stream's full-width
+//! output. The two leaks of issue 9, injected into the real truncation code by the audit's
+//! mutation switch, make the same runs fail the check while their outputs stay correct.
+
+use crate::common::*;
+use secc_runtime::audit::{self, Mutation};
+use std::collections::HashMap;
+use std::path::Path;
+
+struct Compiled {
+    low: secc_ir::lir::LowProgram,
+    weights: Vec<secc_ir::Tensor>,
+    inputs: HashMap<String, ndarray::ArrayD<f64>>,
+}
+
+/// `secc compile MODEL --seq-len 8 FLAGS`, loaded back, with the completed inputs of `input`.
+fn compiled(model: &str, flags: &[&str], input: &str, dir: &Path) -> Compiled {
+    let (path, _) = compile_fixture(model, flags, dir);
+    let container = secc::artifact::load(Path::new(&path)).unwrap();
+    let input_path = models().join("inputs").join(input);
+    let given = secc::inputs::read(&input_path).unwrap();
+    let inputs = secc::inputs::complete(&container.program, &given, &input_path).unwrap();
+    Compiled {
+        weights: container.weights.clone().expect("the owner's file").tensors,
+        low: container.low,
+        inputs,
+    }
+}
+
+fn audited(c: &Compiled, mutation: Option<Mutation>) -> (secc_runtime::RunReport, audit::Log) {
+    let context = audit::Context::new(mutation);
+    audit::install(Some(context.clone()));
+    let report = secc_runtime::run_local(&c.low, &c.weights, &c.inputs);
+    audit::install(None);
+    (report.expect("the run succeeds"), context.take())
+}
+
+#[test]
+fn every_word_of_the_bert_fixture_runs_is_padded_by_a_key_its_receiver_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    for model in ["bert_opset17", "bert_cls_opset14"] {
+        for mode in ["secformer", "puma"] {
+            let c = compiled(model, &["--mode", mode], "bert_pad.json", dir.path());
+            let (_, log) = audited(&c, None);
+            let summary =
+                audit::check(&log).unwrap_or_else(|e| panic!("{model} in {mode} mode:\n{e}"));
+            eprintln!("{model} {mode}: {summary:?}");
+            for party in 0..3 {
+                assert!(summary.words[party] > 1000, "{model} {mode}: P{party}");
+                assert!(summary.stream_words[party] > 0 && summary.zero_share_words[party] > 0);
+                // The attention mask, and nothing else, in the clear: 8 positions.
+                assert_eq!(summary.clear_words[party], 8, "{model} {mode}: P{party}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_checker_fails_on_a_bert_run_with_either_leaky_truncation_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = compiled(
+        "bert_cls_opset14",
+        &["--mode", "puma"],
+        "bert_pad.json",
+        dir.path(),
+    );
+    let (honest, _) = audited(&c, None);
+    for (mutation, expected) in [
+        (Mutation::TruncMaskFromOpenerKey, "which the receiver holds"),
+        (
+            Mutation::TruncMask63Bits,
+            "cut, biased or drawn from another key",
+        ),
+    ] {
+        let (mutated, log) = audited(&c, Some(mutation));
+        let got = &mutated.outputs[0].data;
+        assert!(
+            max_abs_diff(got, &honest.outputs[0].data) < 1e-2,
+            "{mutation:?} keeps the outputs"
+        );
+        let err = audit::check(&log).expect_err("the leak must be caught");
+        assert!(err.contains(expected), "{mutation:?}: {err}");
+    }
+}

@@ -28,7 +28,7 @@
 //! `secc reference MODEL.onnx`) keeps the exact operators.
 
 use crate::error::{CompileError, PassError};
-use crate::frontend::{self, ShapeRequest};
+use crate::frontend::{self, ShapeRequest, WeightVisibility};
 use crate::inputs::InputArrays;
 use crate::passes;
 use crate::passes::approximations::ApproxReport;
@@ -102,6 +102,8 @@ impl Substitutions {
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
     pub shapes: ShapeRequest,
+    /// Learned initializers the user made public (all secret by default).
+    pub weights: WeightVisibility,
     pub frac_bits: u32,
     pub emit_ir: Option<PathBuf>,
     pub mode: ModeOptions,
@@ -325,7 +327,8 @@ pub fn compile_with_report(
     model: &Path,
     options: &CompileOptions,
 ) -> Result<Compiled, CompileError> {
-    let (program, weights) = frontend::import(model, &options.shapes, options.frac_bits)?;
+    let (program, weights) =
+        frontend::import(model, &options.shapes, options.frac_bits, &options.weights)?;
     let dump = options.emit_ir.as_deref();
     let (program, weights) = run_passes(program, weights, dump)?;
     apply_mode(program, weights, &options.mode, dump)

@@ -159,6 +159,23 @@ struct OnnxArgs {
     frac_bits: u32,
     #[command(flatten)]
     substitutions: SubstitutionArgs,
+    /// Make every learned weight public. By default every learned float initializer of the
+    /// ONNX file (any size, whatever its values) is a secret of the model owner; public weights
+    /// make products with them local, but every party sees them.
+    #[arg(long)]
+    public_weights: bool,
+    /// Make the learned initializer NAME public (repeatable); the others stay secret.
+    #[arg(long = "public-weight", value_name = "NAME")]
+    public_weight: Vec<String>,
+}
+
+impl OnnxArgs {
+    fn weights(&self) -> secc::frontend::WeightVisibility {
+        secc::frontend::WeightVisibility {
+            all_public: self.public_weights,
+            public: self.public_weight.iter().cloned().collect(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -394,6 +411,7 @@ fn run_compile(
             seq_len: shapes.seq_len,
             exact: BTreeMap::new(),
         },
+        weights: onnx.weights(),
         frac_bits: onnx.frac_bits,
         emit_ir,
         mode: ModeOptions {
@@ -420,6 +438,7 @@ fn run_compile(
     };
     artifact::save(&output, &container).map_err(|e| e.to_string())?;
     eprint!("{}", stats::summary(&container.program));
+    eprint!("{}", stats::prologue(&container.program, &container.low));
     eprintln!("  mode: {mode:?}{}", describe(substitutions));
     eprint!("{}", cost::render(&report));
     eprintln!("wrote {}", output.display());
@@ -452,9 +471,12 @@ fn run_inspect(path: &Path, ir: bool, bytecode: bool, dot: bool, json: bool) -> 
     } else if bytecode {
         print!("{}", bytecode_text::render(&container));
     } else if json {
-        println!("{}", stats::to_json(program, &cost::report(&container.low)));
+        let mut object = stats::to_json(program, &cost::report(&container.low));
+        object["prologue"] = stats::prologue_json(program, &container.low);
+        println!("{object}");
     } else {
         print!("{}", stats::summary(program));
+        print!("{}", stats::prologue(program, &container.low));
         print!("{}", cost::render(&cost::report(&container.low)));
     }
     Ok(())
@@ -476,6 +498,7 @@ fn load_for_reference(
                     .map(|(k, v)| (k.clone(), v.shape().to_vec()))
                     .collect(),
             },
+            weights: onnx.weights(),
             frac_bits: onnx.frac_bits,
             emit_ir: None,
             // The reference of an ONNX model is the original model's arithmetic.
@@ -607,9 +630,18 @@ fn run_mpc(
                 timeout,
                 progress: progress::wanted(json).then(|| progress::stage_bar(&container.low)),
             };
-            let report =
-                secc_runtime::run_local_with(&container.low, &weights.tensors, &values, &options)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            // The client's prologue, then the parties on what it sends.
+            let failed = |e: secc_runtime::RuntimeError| format!("{}: {e}", path.display());
+            let prologue = secc_runtime::run_prologue(program, &values).map_err(failed)?;
+            let mut report = secc_runtime::run_local_with(
+                &container.low,
+                &weights.tensors,
+                &prologue.sends,
+                &options,
+            )
+            .map_err(failed)?;
+            report.outputs =
+                secc_runtime::merge_outputs(program, report.outputs, &prologue).map_err(failed)?;
             Measured::from_local(&report)
         }
         TransportKind::Tcp => {

@@ -9,6 +9,12 @@
 //!   uniform given the output), or for a public output P0's f64 bit patterns and zeros from
 //!   the others.
 //!
+//! Before sharing, the client runs its prologue ([`run_prologue`]): the part of the IR program
+//! that depends only on its own inputs (`secc_ir::prologue`), evaluated in the clear with the
+//! IR interpreter. What it sends are the prologue's results (the low-level program's inputs),
+//! and the program outputs the prologue computes (an input returned as an output) never travel:
+//! [`merge_outputs`] puts them back among the reconstructed ones, in program order.
+//!
 //! Invariant: a party's input message carries two of the three components only; the client's
 //! masks come from an OS-seeded generator the parties never see.
 
@@ -19,6 +25,8 @@ use crate::share::Share;
 use ndarray::ArrayD;
 use secc_ir::fixed;
 use secc_ir::lir::{InputForm, LowInput, LowProgram, RegKind};
+use secc_ir::prologue::{ClientValues, Partition};
+use secc_ir::Program;
 use std::collections::HashMap;
 
 /// One reconstructed output.
@@ -112,6 +120,62 @@ pub fn share_inputs<T: Transport>(
         transport.send(party, bytes).map_err(net)?;
     }
     Ok(sent)
+}
+
+/// The client's prologue of `program` on its inputs (by name): the values to send, by the
+/// low-level program's input names, and the outputs the client computes itself.
+pub fn run_prologue(
+    program: &Program,
+    inputs: &HashMap<String, ArrayD<f64>>,
+) -> Result<ClientValues, RuntimeError> {
+    let partition = Partition::of(program);
+    secc_ir::prologue::evaluate(program, &partition, inputs).map_err(|e| {
+        use secc_ir::interp::InterpError;
+        match e {
+            InterpError::MissingInput { name } => input_error(&name, "missing".into()),
+            InterpError::InputShape {
+                name,
+                got,
+                expected,
+            } => input_error(
+                &name,
+                format!("shape {got:?}, the program expects {expected:?}"),
+            ),
+            other => input_error("(client prologue)", other.to_string()),
+        }
+    })
+}
+
+/// The program's outputs in program order: the reconstructed ones from the parties, and those
+/// the client's prologue computed.
+pub fn merge_outputs(
+    program: &Program,
+    reconstructed: Vec<OutputValue>,
+    own: &ClientValues,
+) -> Result<Vec<OutputValue>, RuntimeError> {
+    let mut by_name: HashMap<String, OutputValue> = reconstructed
+        .into_iter()
+        .map(|o| (o.name.clone(), o))
+        .collect();
+    program
+        .outputs
+        .iter()
+        .map(|decl| {
+            if let Some(value) = own.outputs.get(&decl.name) {
+                return Ok(OutputValue {
+                    name: decl.name.clone(),
+                    shape: value.shape().to_vec(),
+                    data: ring::row_major(value),
+                });
+            }
+            by_name.remove(&decl.name).ok_or_else(|| {
+                RuntimeError::program(
+                    "outputs",
+                    format!("no party returned output '{}'", decl.name),
+                )
+            })
+        })
+        .collect()
 }
 
 /// One-hot rows of length `vocab` for integer ids.

@@ -22,7 +22,7 @@ pub mod protocols;
 pub mod ring;
 pub mod share;
 
-pub use client::{collect_outputs, share_inputs, OutputValue};
+pub use client::{collect_outputs, merge_outputs, run_prologue, share_inputs, OutputValue};
 pub use engine::{run_party, run_party_with_progress, PartyReport, ProgressFn};
 pub use error::RuntimeError;
 pub use local::{

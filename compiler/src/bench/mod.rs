@@ -265,7 +265,12 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         timeout: std::time::Duration::from_secs(3600),
         progress: Some(Arc::new(recorder)),
     };
-    let run = secc_runtime::run_local_with(&low, &weights.tensors, &values, &local_options)
+    let prologue =
+        secc_runtime::run_prologue(&program, &values).map_err(|e| format!("MPC run: {e}"))?;
+    let mut run =
+        secc_runtime::run_local_with(&low, &weights.tensors, &prologue.sends, &local_options)
+            .map_err(|e| format!("MPC run: {e}"))?;
+    run.outputs = secc_runtime::merge_outputs(&program, run.outputs, &prologue)
         .map_err(|e| format!("MPC run: {e}"))?;
 
     phases.start("reference");

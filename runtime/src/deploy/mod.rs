@@ -22,7 +22,7 @@ pub mod processes;
 pub use config::DeployConfig;
 pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions};
 
-use crate::client::{collect_outputs, share_inputs, OutputValue};
+use crate::client::{collect_outputs, merge_outputs, run_prologue, share_inputs, OutputValue};
 use crate::engine::{run_party, PartyReport};
 use crate::error::RuntimeError;
 use crate::net::tcp::{bind_party, TcpTransport};
@@ -333,9 +333,12 @@ pub fn run_client(
     inputs: &HashMap<String, ArrayD<f64>>,
 ) -> Result<ClientRun, DeployError> {
     let start = Instant::now();
+    // The prologue first: a bad input fails here, before any connection.
+    let prologue = run_prologue(&program.program, inputs)?;
     let mut transport = TcpTransport::connect_client(&config.tcp(), program.program_hash())?;
-    let client_bytes_sent = share_inputs(&mut transport, &program.low, inputs)?;
+    let client_bytes_sent = share_inputs(&mut transport, &program.low, &prologue.sends)?;
     let outputs = collect_outputs(&mut transport, &program.low)?;
+    let outputs = merge_outputs(&program.program, outputs, &prologue)?;
     let mut parties = [PartyCounters::default(); 3];
     for (party, counters) in parties.iter_mut().enumerate() {
         let bytes = transport.recv(party)?;

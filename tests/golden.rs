@@ -24,6 +24,7 @@ fn printed_with(model: &str, mode: Mode, substitutions: Substitutions) -> String
         },
         frac_bits: 16,
         emit_ir: None,
+        weights: Default::default(),
         mode: ModeOptions {
             mode,
             calibration: vec![],

@@ -242,3 +242,132 @@ pub fn evaluate(
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::InputRole;
+    use crate::tensor::Tensor;
+    use crate::types::Encoding;
+
+    /// RoBERTa's position ids: cumsum(ids != 1) * (ids != 1) + 1, then a lookup in a table.
+    fn roberta_like() -> Program {
+        let mut p = Program::new("positions", 16);
+        let ids = p.add_input("input_ids", InputRole::Client, vec![1, 5], Encoding::Int);
+        let pad = p
+            .push(
+                Op::Const {
+                    value: Tensor::scalar(1.0, Encoding::Int),
+                },
+                vec![],
+                "pad",
+            )
+            .unwrap();
+        let is_pad = p
+            .push(
+                Op::Compare {
+                    kind: crate::op::CompareKind::Equal,
+                },
+                vec![ids, pad],
+                "Equal",
+            )
+            .unwrap();
+        let one = p
+            .push(
+                Op::Const {
+                    value: Tensor::scalar(1.0, Encoding::Bool),
+                },
+                vec![],
+                "one",
+            )
+            .unwrap();
+        let keep = p.push(Op::Sub, vec![one, is_pad], "Not").unwrap();
+        let keep = p
+            .push(Op::Cast { to: Encoding::Int }, vec![keep], "Cast")
+            .unwrap();
+        let running = p
+            .push(
+                Op::CumSum {
+                    axis: 1,
+                    exclusive: false,
+                    reverse: false,
+                },
+                vec![keep],
+                "CumSum",
+            )
+            .unwrap();
+        let kept = p.push(Op::Mul, vec![running, keep], "Mul").unwrap();
+        let positions = p.push(Op::Add, vec![kept, pad], "Add").unwrap();
+        let table = p.add_param("position_embeddings", vec![8, 2]);
+        let e = p
+            .push(Op::Embedding, vec![table, positions], "Gather")
+            .unwrap();
+        p.add_output("embeddings", e);
+        p.add_output("ids", ids);
+        p
+    }
+
+    #[test]
+    fn the_client_computes_what_reads_no_parameter_and_sends_its_frontier() {
+        let p = roberta_like();
+        let partition = Partition::of(&p);
+        let names: Vec<&str> = partition.sends.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Add"]);
+        assert_eq!(partition.client_outputs(&p), ["ids"]);
+        // Inputs, Equal, Not, Cast, CumSum, Mul, Add: the client's; constants and the
+        // parameter and the embedding are not.
+        assert_eq!(partition.computed(&p).len(), 6);
+        let ids = ArrayD::from_shape_vec(IxDyn(&[1, 5]), vec![0.0, 7.0, 9.0, 1.0, 1.0]).unwrap();
+        let values = evaluate(
+            &p,
+            &partition,
+            &HashMap::from([("input_ids".into(), ids.clone())]),
+        )
+        .unwrap();
+        assert_eq!(
+            values.sends["Add"].iter().copied().collect::<Vec<_>>(),
+            [2.0, 3.0, 4.0, 1.0, 1.0]
+        );
+        assert_eq!(values.outputs["ids"], ids);
+        let missing = evaluate(&p, &partition, &HashMap::new()).unwrap_err();
+        assert_eq!(
+            missing,
+            InterpError::MissingInput {
+                name: "input_ids".into()
+            }
+        );
+    }
+
+    #[test]
+    fn without_a_prologue_the_inputs_are_sent_as_they_are() {
+        let p = roberta_like();
+        let partition = Partition::inputs_only(&p);
+        let names: Vec<&str> = partition.sends.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["input_ids"]);
+        assert!(partition.computed(&p).is_empty());
+    }
+
+    #[test]
+    fn gather_elements_and_exclusive_reverse_cumsum_follow_onnx() {
+        let data =
+            ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let idx = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![2.0, 0.0, -1.0, 1.0]).unwrap();
+        let got = eval_op(&Op::GatherElements { axis: 1 }, &[&data, &idx]).unwrap();
+        assert_eq!(
+            got.iter().copied().collect::<Vec<_>>(),
+            [3.0, 1.0, 6.0, 5.0]
+        );
+        let op = Op::CumSum {
+            axis: 1,
+            exclusive: true,
+            reverse: true,
+        };
+        let got = eval_op(&op, &[&data]).unwrap();
+        assert_eq!(
+            got.iter().copied().collect::<Vec<_>>(),
+            [5.0, 3.0, 0.0, 11.0, 6.0, 0.0]
+        );
+        let bad = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![3.0, 0.0, 0.0, 0.0]).unwrap();
+        assert!(eval_op(&Op::GatherElements { axis: 1 }, &[&data, &bad]).is_err());
+    }
+}

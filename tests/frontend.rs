@@ -52,6 +52,7 @@ fn compile_at(model: &Path, inputs: &BTreeMap<String, ndarray::ArrayD<f64>>) -> 
         frac_bits: 16,
         public_inputs: vec![],
         emit_ir: None,
+        weights: Default::default(),
         // Agreement with tract is about the original arithmetic, before any approximation.
         mode: ModeOptions {
             mode: Mode::Exact,

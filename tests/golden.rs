@@ -25,6 +25,7 @@ fn printed_with(model: &str, mode: Mode, substitutions: Substitutions) -> String
         frac_bits: 16,
         public_inputs: vec![],
         emit_ir: None,
+        weights: Default::default(),
         mode: ModeOptions {
             mode,
             calibration: vec![],

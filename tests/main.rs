@@ -8,6 +8,7 @@ mod declassify;
 mod frontend;
 mod golden;
 mod puma_e2e;
+mod real_exports;
 mod runtime_e2e;
 mod secformer_e2e;
 mod substitutions_e2e;

@@ -34,6 +34,11 @@ pub enum FrontendError {
         rows: usize,
         node: String,
     },
+    #[error(
+        "--public-weight {name}: the model has no learned initializer of that name (some it \
+         has: {known})"
+    )]
+    UnknownWeight { name: String, known: String },
     #[error("tract could not type the model with the given input shapes: {message}")]
     Tract { message: String },
     #[error("internal error in the frontend at node '{node}' (this is a secc bug): {message}")]

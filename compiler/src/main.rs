@@ -166,6 +166,23 @@ struct OnnxArgs {
     /// public by default; every other input is the client's secret.
     #[arg(long = "public-input", value_name = "NAME")]
     public_inputs: Vec<String>,
+    /// Make every learned weight public. By default every learned float initializer of the
+    /// ONNX file (any size, whatever its values) is a secret of the model owner; public weights
+    /// make products with them local, but every party sees them.
+    #[arg(long)]
+    public_weights: bool,
+    /// Make the learned initializer NAME public (repeatable); the others stay secret.
+    #[arg(long = "public-weight", value_name = "NAME")]
+    public_weight: Vec<String>,
+}
+
+impl OnnxArgs {
+    fn weights(&self) -> secc::frontend::WeightVisibility {
+        secc::frontend::WeightVisibility {
+            all_public: self.public_weights,
+            public: self.public_weight.iter().cloned().collect(),
+        }
+    }
 }
 
 /// Which inputs the client agrees to send in the clear (`run`, `client`).
@@ -179,13 +196,16 @@ struct ClearArgs {
 }
 
 impl ClearArgs {
-    /// The client's policy, checked against `program`; says on stderr what goes in the clear.
+    /// The client's policy, checked against the program (what its prologue sends in the clear
+    /// and which inputs that comes from); says on stderr which inputs go in the clear.
     fn policy_for(
         &self,
-        program: &secc_ir::lir::LowProgram,
+        container: &secc_ir::bytecode::Container,
     ) -> Result<secc_runtime::PublicInputPolicy, String> {
         let policy = secc_runtime::PublicInputPolicy::allowing(self.allow_public_inputs.clone());
-        let public = policy.check(program).map_err(|e| e.to_string())?;
+        let (policy, public) = policy
+            .resolve(&container.program, &container.low)
+            .map_err(|e| e.to_string())?;
         if public.is_empty() {
             eprintln!("client: every input is secret-shared (none sent in the clear)");
         } else {
@@ -453,6 +473,7 @@ fn run_compile(
             seq_len: shapes.seq_len,
             exact: BTreeMap::new(),
         },
+        weights: onnx.weights(),
         frac_bits: onnx.frac_bits,
         public_inputs: onnx.public_inputs.clone(),
         emit_ir,
@@ -480,6 +501,7 @@ fn run_compile(
     };
     artifact::save(&output, &container).map_err(|e| e.to_string())?;
     eprint!("{}", stats::summary(&container.program));
+    eprint!("{}", stats::prologue(&container.program, &container.low));
     eprintln!("  mode: {mode:?}{}", describe(substitutions));
     eprint!("{}", cost::render(&report));
     eprintln!("wrote {}", output.display());
@@ -512,9 +534,12 @@ fn run_inspect(path: &Path, ir: bool, bytecode: bool, dot: bool, json: bool) -> 
     } else if bytecode {
         print!("{}", bytecode_text::render(&container));
     } else if json {
-        println!("{}", stats::to_json(program, &cost::report(&container.low)));
+        let mut object = stats::to_json(program, &cost::report(&container.low));
+        object["prologue"] = stats::prologue_json(program, &container.low);
+        println!("{object}");
     } else {
         print!("{}", stats::summary(program));
+        print!("{}", stats::prologue(program, &container.low));
         print!("{}", cost::render(&cost::report(&container.low)));
     }
     Ok(())
@@ -536,6 +561,7 @@ fn load_for_reference(
                     .map(|(k, v)| (k.clone(), v.shape().to_vec()))
                     .collect(),
             },
+            weights: onnx.weights(),
             frac_bits: onnx.frac_bits,
             public_inputs: onnx.public_inputs.clone(),
             emit_ir: None,
@@ -663,7 +689,7 @@ fn run_mpc(
     let program = &container.program;
     mpc_run::check_selection(program, select.as_deref())?;
     let values = read_inputs(program, input)?;
-    let public_inputs = clear.policy_for(&container.low)?;
+    let public_inputs = clear.policy_for(&container)?;
     let measured = match transport {
         TransportKind::Inproc => {
             let options = secc_runtime::LocalOptions {
@@ -671,9 +697,18 @@ fn run_mpc(
                 progress: progress::wanted(json).then(|| progress::stage_bar(&container.low)),
                 public_inputs,
             };
-            let report =
-                secc_runtime::run_local_with(&container.low, &weights.tensors, &values, &options)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            // The client's prologue, then the parties on what it sends.
+            let failed = |e: secc_runtime::RuntimeError| format!("{}: {e}", path.display());
+            let prologue = secc_runtime::run_prologue(program, &values).map_err(failed)?;
+            let mut report = secc_runtime::run_local_with(
+                &container.low,
+                &weights.tensors,
+                &prologue.sends,
+                &options,
+            )
+            .map_err(failed)?;
+            report.outputs =
+                secc_runtime::merge_outputs(program, report.outputs, &prologue).map_err(failed)?;
             Measured::from_local(&report)
         }
         TransportKind::Tcp => {
@@ -797,7 +832,7 @@ fn run_client(
     let program = &container.program;
     mpc_run::check_selection(program, select.as_deref())?;
     let values = read_inputs(program, input)?;
-    let public_inputs = clear.policy_for(&container.low)?;
+    let public_inputs = clear.policy_for(&container)?;
     let run = deploy::run_client_with(&config, security, &container, &values, &public_inputs)
         .map_err(|e| e.to_string())?;
     let measured = Measured::from_client(&run)?;

@@ -28,7 +28,7 @@
 //! `secc reference MODEL.onnx`) keeps the exact operators.
 
 use crate::error::{CompileError, PassError};
-use crate::frontend::{self, ShapeRequest};
+use crate::frontend::{self, ShapeRequest, WeightVisibility};
 use crate::inputs::InputArrays;
 use crate::passes;
 use crate::passes::approximations::ApproxReport;
@@ -102,6 +102,8 @@ impl Substitutions {
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
     pub shapes: ShapeRequest,
+    /// Learned initializers the user made public (all secret by default).
+    pub weights: WeightVisibility,
     pub frac_bits: u32,
     /// Inputs declared public besides `attention_mask` (`--public-input`).
     pub public_inputs: Vec<String>,
@@ -332,6 +334,7 @@ pub fn compile_with_report(
         &options.shapes,
         options.frac_bits,
         &options.public_inputs,
+        &options.weights,
     )?;
     let dump = options.emit_ir.as_deref();
     let (program, weights) = run_passes(program, weights, dump)?;

@@ -1,10 +1,12 @@
 //! What `secc inspect --stats` reports: op counts by kind, parameters, inputs and outputs with
-//! their shapes, the abstract cost summed over the program, and where each kind of op came from,
+//! their shapes, the client's prologue (what it computes and what it sends, [`prologue`]), the abstract cost summed over the program, and where each kind of op came from,
 //! with the codegen's cost report (rounds, bytes sent per party, by operator and by layer). The
 //! rounds and bytes here are exactly what a run measures.
 
 use crate::codegen::cost::CostReport;
+use secc_ir::lir::{InputForm, LowProgram};
 use secc_ir::op::AbstractCost;
+use secc_ir::prologue::Partition;
 use secc_ir::{Program, ValueType};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -133,6 +135,91 @@ pub fn summary(program: &Program) -> String {
             s,
             "  valid range: {} @ {}: {} in [{:.4e}, {:.4e}] ({method}, {} iterations)",
             r.op, r.node, r.quantity, r.valid.0, r.valid.1, r.iterations
+        );
+    }
+    s
+}
+
+/// How the client sends a low-level input.
+fn form_text(form: &InputForm) -> String {
+    match form {
+        InputForm::Secret { frac_bits } => format!("secret-shared @{frac_bits}"),
+        InputForm::Public => "public".to_string(),
+        InputForm::OneHot { vocab } => format!("secret-shared one-hot over {vocab} ids"),
+    }
+}
+
+/// The client's prologue as JSON: the ops it computes (count by kind, the ONNX nodes), what it
+/// sends (name, shape, form) and the outputs it keeps (computes itself).
+pub fn prologue_json(program: &Program, low: &LowProgram) -> Value {
+    let partition = Partition::of(program);
+    let computed = partition.computed(program);
+    let mut ops: BTreeMap<&str, usize> = BTreeMap::new();
+    for &v in &computed {
+        *ops.entry(program.nodes[v].op.name()).or_insert(0) += 1;
+    }
+    json!({
+        "ops": ops,
+        "sends": low.inputs.iter().map(|i| json!({
+            "name": i.name, "shape": i.shape, "form": form_text(&i.form),
+        })).collect::<Vec<_>>(),
+        "outputs": partition.client_outputs(program),
+    })
+}
+
+/// The client's prologue for people: what the client computes in the clear on its own inputs,
+/// what it sends the parties, and which outputs it computes itself.
+pub fn prologue(program: &Program, low: &LowProgram) -> String {
+    let partition = Partition::of(program);
+    let computed = partition.computed(program);
+    let mut s = String::new();
+    if computed.is_empty() {
+        s.push_str("client prologue: none (the client sends its inputs as they are)\n");
+    } else {
+        let mut ops: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut origins: Vec<&str> = Vec::new();
+        for &v in &computed {
+            let node = &program.nodes[v];
+            *ops.entry(node.op.name()).or_insert(0) += 1;
+            if !origins.contains(&node.origin.as_str()) {
+                origins.push(&node.origin);
+            }
+        }
+        let ops: Vec<String> = ops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            s,
+            "client prologue: the client computes {} nodes in the clear on its own inputs ({})",
+            computed.len(),
+            ops.join(", ")
+        );
+        let shown: Vec<&str> = origins.iter().take(12).copied().collect();
+        let _ = writeln!(
+            s,
+            "  from ONNX nodes: {}{}",
+            shown.join(", "),
+            if origins.len() > shown.len() {
+                format!(" and {} more", origins.len() - shown.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    s.push_str("  sends to the parties:\n");
+    for input in &low.inputs {
+        let _ = writeln!(
+            s,
+            "    {:<32} {:?}: {}",
+            input.name,
+            input.shape,
+            form_text(&input.form)
+        );
+    }
+    let own = partition.client_outputs(program);
+    if !own.is_empty() {
+        let _ = writeln!(
+            s,
+            "  outputs the client computes itself (never sent back): {}",
+            own.join(", ")
         );
     }
     s

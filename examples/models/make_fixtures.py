@@ -14,13 +14,16 @@ lives in a separate venv layered over /work/pyenv (its own transformers 4.57.6 s
     echo /work/pyenv/lib/python3.11/site-packages > /work/optenv/lib/python3.11/site-packages/zz_pyenv.pth
     /work/optenv/bin/pip install optimum-onnx==0.1.0   # -> optimum 2.1.0, transformers 4.57.6
 
+`--only issue8` regenerates only the issue-8 fixtures (bert_default, roberta, st_passthrough),
+their inputs and expected outputs, leaving every other file as it is.
+
 Without the flag an existing minilm_optimum_opset17.onnx is left untouched (its expected outputs
 are still regenerated).
 
 Package versions used to produce the committed files:
 
     python 3.11, torch 2.15.0, transformers 5.23.0, onnx 1.23.2, onnxruntime 1.31.1,
-    onnxscript 0.7.2, onnx-ir 1.1.0, numpy 2.4.6
+    onnxscript 0.7.2, onnx-ir 1.1.0, numpy 2.4.6, sentence-transformers 6.2.0
 
 Nothing is downloaded: every model is built from a config with random weights. The script is
 deterministic (fixed seeds, single-threaded onnxruntime); re-running it with the same package
@@ -39,6 +42,14 @@ Files written (all under examples/models/):
   mlp.onnx                                      Gemm/Relu classifier, opset 14
   minilm_tp_opset17.onnx                        "third-party style" sentence-embedding model, dynamo exporter
   minilm_optimum_opset17.onnx                   same weights as minilm_tp, exported by optimum (feature-extraction)
+  bert_default_opset17.onnx                     BertModel exactly as transformers initialises it (LayerNorm
+                                                gamma 1, beta 0, zero biases: the exporter folds the identical
+                                                initializers into Identity nodes), TorchScript exporter
+  roberta_opset17.onnx                          RobertaModel (position ids from a CumSum over input_ids),
+                                                TorchScript exporter
+  st_passthrough_opset17.onnx                   small BERT + sentence-transformers' own Pooling(mean) module
+                                                with its features dict as outputs: input_ids and attention_mask
+                                                pass through, token_embeddings, sentence_embedding
   inputs/*.json                                 {input_name: nested list}
   expected/<model>__<input>.json                {"outputs": [{"name", "shape", "data"}]} from onnxruntime
 Inputs a model has but an input file lacks (token_type_ids) are fed as int64 zeros of the
@@ -64,7 +75,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertModel
+from transformers import (BertConfig, BertForSequenceClassification, BertModel, RobertaConfig,
+                          RobertaModel)
 
 warnings.filterwarnings("ignore")
 torch.use_deterministic_algorithms(True)
@@ -144,6 +156,53 @@ class SentenceEmbedding(torch.nn.Module):
         emb = torch.sum(h * mask, 1) / torch.clamp(mask.sum(1), min=1e-9)
         # integer pass-through output, as some third-party exports have
         return h, emb, attention_mask
+
+
+class PassThrough(torch.nn.Module):
+    """A sentence-transformers pipeline (BERT, then sentence_transformers.models.Pooling) returning
+    its features dict the way sentence-transformers' ONNX exports do: the inputs pass through."""
+
+    def __init__(self, m):
+        super().__init__()
+        from sentence_transformers.models import Pooling
+
+        self.m = m
+        self.pool = Pooling(m.config.hidden_size, pooling_mode="mean")
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        h = self.m(input_ids=input_ids, attention_mask=attention_mask,
+                   token_type_ids=token_type_ids).last_hidden_state
+        f = self.pool({"input_ids": input_ids, "attention_mask": attention_mask,
+                       "token_embeddings": h})
+        return f["input_ids"], f["attention_mask"], f["token_embeddings"], f["sentence_embedding"]
+
+
+def roberta_config():
+    return RobertaConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=66,  # 64 positions after the padding offset of 2
+        type_vocab_size=1,
+        pad_token_id=1,
+        hidden_act="gelu",
+        initializer_range=0.1,
+        attn_implementation="eager",
+    )
+
+
+class RobertaWrap(torch.nn.Module):
+    """forward(input_ids, attention_mask) -> (last_hidden_state, pooler_output)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, attention_mask):
+        o = self.m(input_ids=input_ids, attention_mask=attention_mask)
+        return o.last_hidden_state, o.pooler_output
 
 
 def make_mlp():
@@ -280,6 +339,21 @@ def make_inputs():
             "token_type_ids": [[0, 0, 0, 0, 1, 1, 1, 0]],
         },
         # like bert_pad, other ids; token_type_ids given explicitly as zeros
+        # RoBERTa: <s> = 0, </s> = 2, padding = 1 (pad_token_id), so position ids skip the padding
+        "roberta_pad": {
+            "input_ids": [[0, 7, 45, 311, 999, 2, 1, 1]],
+            "attention_mask": [[1, 1, 1, 1, 1, 1, 0, 0]],
+        },
+        "roberta_batch2": {
+            "input_ids": [
+                [0, 12, 640, 87, 5, 2, 1, 1],
+                [0, 300, 3, 771, 45, 128, 19, 2],
+            ],
+            "attention_mask": [
+                [1, 1, 1, 1, 1, 1, 0, 0],
+                [1, 1, 1, 1, 1, 1, 1, 1],
+            ],
+        },
         "minilm": {
             "input_ids": [[101, 203, 200, 137, 323, 102, 0, 0]],
             "attention_mask": [[1, 1, 1, 1, 1, 1, 0, 0]],
@@ -324,7 +398,14 @@ PAIRS = {
     "mlp": ["mlp"],
     "minilm_tp_opset17": ["minilm", "bert_pad", "bert_batch2"],
     "minilm_optimum_opset17": ["minilm", "bert_pad", "bert_batch2"],
+    "bert_default_opset17": ["bert_pad", "bert_pair"],
+    "roberta_opset17": ["roberta_pad", "roberta_batch2"],
+    "st_passthrough_opset17": ["minilm", "bert_batch2"],
 }
+
+# The fixtures of issue 8 (real exports as transformers makes them), which `--only issue8`
+# regenerates without touching the others.
+ISSUE8 = ["bert_default_opset17", "roberta_opset17", "st_passthrough_opset17"]
 
 OPTIMUM_SNIPPET = """
 import sys
@@ -349,10 +430,21 @@ def export_optimum(py, model, dest):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--optimum-python", help="interpreter with optimum-onnx installed (optional)")
+    ap.add_argument("--only", choices=["issue8"],
+                    help="regenerate only these fixtures (and every input and expected file they use)")
     args = ap.parse_args()
     INPUTS.mkdir(exist_ok=True)
     EXPECTED.mkdir(exist_ok=True)
     shapes = [(1, 8), (2, 8), (1, 3), (3, 17)]
+    if args.only == "issue8":
+        make_issue8(shapes)
+        inputs = make_inputs()
+        for model in ISSUE8:
+            for i in PAIRS[model]:
+                write_expected(HERE / f"{model}.onnx", i, inputs[i])
+        summary()
+        return 0
+    make_issue8(shapes)
 
     # ---- BertModel, opset 14 and 17 (same weights)
     torch.manual_seed(0)
@@ -428,7 +520,53 @@ def main():
         for i in ins:
             write_expected(HERE / f"{model}.onnx", i, inputs[i])
 
-    # ---- summary
+    summary()
+    return 0
+
+
+def make_issue8(shapes):
+    """The exports of issue 8: what transformers and sentence-transformers produce untouched."""
+    # ---- BertModel as transformers initialises it: no perturbation
+    torch.manual_seed(0)
+    bert = BertModel(bert_config()).eval()
+    wrap = BertWrap(bert).eval()
+    dyn = {k: {0: "batch", 1: "sequence"} for k in BERT_INPUTS + ["last_hidden_state"]}
+    dyn["pooler_output"] = {0: "batch"}
+    p = HERE / "bert_default_opset17.onnx"
+    export_ts(wrap, dummy_bert(), p, BERT_INPUTS, ["last_hidden_state", "pooler_output"], dyn, 17)
+    check(p, must_have=["LayerNormalization"])
+    compare_torch(p, wrap, random_bert_feeds(BERT_INPUTS, shapes))
+
+    # ---- RobertaModel: position ids = cumsum(input_ids != pad) * (input_ids != pad) + pad
+    torch.manual_seed(0)
+    roberta = perturb_affine(RobertaModel(roberta_config()).eval(), seed=4)
+    rwrap = RobertaWrap(roberta).eval()
+    names = ["input_ids", "attention_mask"]
+    dyn = {k: {0: "batch", 1: "sequence"} for k in names + ["last_hidden_state"]}
+    dyn["pooler_output"] = {0: "batch"}
+    p = HERE / "roberta_opset17.onnx"
+    ids, am, _ = dummy_bert()
+    export_ts(rwrap, (ids, am), p, names, ["last_hidden_state", "pooler_output"], dyn, 17)
+    check(p, must_have=["CumSum", "LayerNormalization"])
+    feeds = random_bert_feeds(names, shapes)
+    for f in feeds:  # padding positions hold the padding id, as a tokenizer writes them
+        f["input_ids"] = torch.where(f["attention_mask"] == 1, f["input_ids"].clamp(min=3), 1)
+    compare_torch(p, rwrap, feeds)
+
+    # ---- sentence-transformers pipeline with pass-through outputs
+    torch.manual_seed(0)
+    st_bert = perturb_affine(BertModel(bert_config()).eval(), seed=5)
+    st = PassThrough(st_bert).eval()
+    outs = ["input_ids_out", "attention_mask_out", "token_embeddings", "sentence_embedding"]
+    dyn = {k: {0: "batch", 1: "sequence"} for k in BERT_INPUTS + outs[:3]}
+    dyn["sentence_embedding"] = {0: "batch"}
+    p = HERE / "st_passthrough_opset17.onnx"
+    export_ts(st, dummy_bert(), p, BERT_INPUTS, outs, dyn, 17)
+    check(p, must_have=["LayerNormalization"])
+    compare_torch(p, st, random_bert_feeds(BERT_INPUTS, shapes))
+
+
+def summary():
     for f in sorted(list(HERE.glob("*.onnx")) + list(INPUTS.glob("*.json")) + list(EXPECTED.glob("*.json"))):
         h = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
         print(f"{f.relative_to(HERE)}  {f.stat().st_size:>9} B  sha256:{h}")
@@ -442,7 +580,6 @@ def main():
                 t = v.type.tensor_type
                 dims = [d.dim_param or d.dim_value for d in t.shape.dim]
                 print(f"  {kind} {v.name}: {onnx.TensorProto.DataType.Name(t.elem_type)} {dims}")
-    return 0
 
 
 if __name__ == "__main__":

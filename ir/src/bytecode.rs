@@ -44,8 +44,10 @@ pub const SHARES_MAGIC: [u8; 8] = *b"SECC\0SHR";
 /// The format version this build writes and reads. Bump it on any incompatible change to the
 /// body messages below or to [`lir_msg`]. History: 1, the first; 2, dealer steps
 /// (`TruncOpen`, `TruncFinish`, `FourierOpen`) name their dealer (a version-1 program would
-/// decode with the missing field as dealer P0, a different protocol from the P2 it meant).
-pub const FORMAT_VERSION: u32 = 2;
+/// decode with the missing field as dealer P0, a different protocol from the P2 it meant); 3, the
+/// low-level inputs are the values the client's prologue sends (`prologue::Partition`), not the
+/// raw program inputs (a version-2 program would decode, then fail at the client's inputs).
+pub const FORMAT_VERSION: u32 = 3;
 
 const PREFIX_LEN: usize = 8 + 4 + 8;
 

@@ -243,6 +243,12 @@ pub fn eval_op(op: &Op, a: &[&ArrayD<f64>]) -> Result<ArrayD<f64>, String> {
         Op::Slice { axis, start, end } => a[0]
             .slice_axis(Axis(*axis), ndarray::Slice::from(*start..*end))
             .to_owned(),
+        Op::CumSum {
+            axis,
+            exclusive,
+            reverse,
+        } => cumsum(a[0], *axis, *exclusive, *reverse),
+        Op::GatherElements { axis } => gather_elements(a[0], a[1], *axis)?,
         Op::Concat { axis } => {
             let views: Vec<_> = a.iter().map(|x| x.view()).collect();
             concatenate(Axis(*axis), &views).map_err(|e| e.to_string())?
@@ -435,6 +441,53 @@ pub fn gelu_erf(x: f64) -> f64 {
 pub fn gelu_tanh(x: f64) -> f64 {
     let c = (2.0 / std::f64::consts::PI).sqrt();
     0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// ONNX GatherElements along `axis` (see [`Op::GatherElements`]); negative indices count from
+/// the end.
+fn gather_elements(
+    data: &ArrayD<f64>,
+    idx: &ArrayD<f64>,
+    axis: usize,
+) -> Result<ArrayD<f64>, String> {
+    let n = data.shape()[axis] as f64;
+    let mut out = ArrayD::zeros(idx.raw_dim());
+    for (pos, &i) in idx.indexed_iter() {
+        let i = if i < 0.0 { i + n } else { i };
+        if i.fract() != 0.0 || i < 0.0 || i >= n {
+            return Err(format!("index {i} out of 0..{n} on axis {axis}"));
+        }
+        let mut at = ndarray::Dimension::slice(&pos).to_vec();
+        at[axis] = i as usize;
+        out[pos] = *data
+            .get(IxDyn(&at))
+            .ok_or("gather_elements indices exceed the data")?;
+    }
+    Ok(out)
+}
+
+/// ONNX CumSum along `axis` (see [`Op::CumSum`]).
+fn cumsum(x: &ArrayD<f64>, axis: usize, exclusive: bool, reverse: bool) -> ArrayD<f64> {
+    let mut out = x.clone();
+    for (mut lane, src) in out
+        .lanes_mut(Axis(axis))
+        .into_iter()
+        .zip(x.lanes(Axis(axis)))
+    {
+        let n = src.len();
+        let mut acc = 0.0;
+        for k in 0..n {
+            let i = if reverse { n - 1 - k } else { k };
+            if exclusive {
+                lane[i] = acc;
+                acc += src[i];
+            } else {
+                acc += src[i];
+                lane[i] = acc;
+            }
+        }
+    }
+    out
 }
 
 fn softmax(mut x: ArrayD<f64>, axis: usize) -> ArrayD<f64> {

@@ -144,6 +144,13 @@ pub enum Op {
     Gather {
         axis: usize,
     },
+    /// ONNX GatherElements: `out[i][j]..` is `data` at `indices[i][j]..` along `axis`, the
+    /// other coordinates unchanged (output shape = the indices' shape). Indices must be public
+    /// in MPC; in practice only found in client prologues (RoBERTa's token type ids gathered by
+    /// its position ids).
+    GatherElements {
+        axis: usize,
+    },
     /// Rows of a secret table picked by the client's private token ids: the client, who knows
     /// the ids, supplies their one-hot encoding as a secret input.
     Embedding,
@@ -162,6 +169,14 @@ pub enum Op {
     ReduceMax {
         axes: Vec<usize>,
         keep_dims: bool,
+    },
+    /// Running sum along `axis` (ONNX CumSum): element i is the sum of elements 0..=i
+    /// (0..i when `exclusive`), counted from the end when `reverse`. Linear; in practice only
+    /// found in client prologues (RoBERTa's position ids from the non-padding tokens).
+    CumSum {
+        axis: usize,
+        exclusive: bool,
+        reverse: bool,
     },
 
     // --- fused network operators recognised by the frontend ---
@@ -299,6 +314,8 @@ impl Op {
             Op::ReduceSum { .. } => "reduce_sum",
             Op::ReduceMean { .. } => "reduce_mean",
             Op::ReduceMax { .. } => "reduce_max",
+            Op::CumSum { .. } => "cumsum",
+            Op::GatherElements { .. } => "gather_elements",
             Op::Softmax { .. } => "softmax",
             Op::LayerNorm { .. } => "layer_norm",
             Op::Quad2Softmax { .. } => "quad2_softmax",
@@ -338,10 +355,13 @@ impl Op {
             | Op::Broadcast { .. }
             | Op::ReduceSum { .. }
             | Op::ReduceMean { .. }
-            | Op::ReduceMax { .. } => Exactly(1),
+            | Op::ReduceMax { .. }
+            | Op::CumSum { .. } => Exactly(1),
             Op::Where => Exactly(3),
             Op::Concat { .. } => Between(1, usize::MAX),
-            Op::Gather { .. } | Op::Embedding | Op::MatMul => Exactly(2),
+            Op::Gather { .. } | Op::GatherElements { .. } | Op::Embedding | Op::MatMul => {
+                Exactly(2)
+            }
             Op::Softmax { .. } | Op::Quad2Softmax { .. } | Op::PumaSoftmax { .. } => Between(1, 2),
             Op::LayerNorm { .. } | Op::SecLayerNorm { .. } | Op::PumaLayerNorm { .. } => Exactly(3),
             Op::SecGelu
@@ -518,6 +538,16 @@ impl Op {
                 shape.extend_from_slice(&data.shape[axis + 1..]);
                 Ok(ValueType::new(shape, data.visibility, data.encoding))
             }
+            Op::GatherElements { axis } => {
+                let (data, idx) = (args[0], args[1]);
+                if *axis >= data.rank() || idx.rank() != data.rank() {
+                    return Err(format!(
+                        "gather_elements axis {axis} of {:?} by indices {:?}",
+                        data.shape, idx.shape
+                    ));
+                }
+                Ok(ValueType::new(idx.shape.clone(), vis, data.encoding))
+            }
             Op::Embedding => {
                 let (table, ids) = (args[0], args[1]);
                 if table.rank() != 2 || ids.encoding != Encoding::Int {
@@ -536,6 +566,18 @@ impl Op {
                 })?;
                 let enc = arithmetic_encoding(args[0].encoding, args[1].encoding);
                 Ok(ValueType::new(shape, vis, enc))
+            }
+            Op::CumSum { axis, .. } => {
+                let a = first.unwrap();
+                if *axis >= a.rank() {
+                    return Err(format!("cumsum axis {axis} for rank {}", a.rank()));
+                }
+                let enc = if a.encoding == Encoding::Bool {
+                    Encoding::Int
+                } else {
+                    a.encoding
+                };
+                Ok(ValueType::new(a.shape.clone(), vis, enc))
             }
             Op::ReduceSum { axes, keep_dims }
             | Op::ReduceMean { axes, keep_dims }

@@ -25,12 +25,24 @@ pub fn attributes(op: &Op) -> String {
         Op::Reshape { shape } | Op::Broadcast { shape } => format!("{shape:?}"),
         Op::Transpose { perm } => format!("{perm:?}"),
         Op::Slice { axis, start, end } => format!("axis {axis}, {start}..{end}"),
-        Op::Concat { axis } | Op::Gather { axis } | Op::Softmax { axis } => format!("axis {axis}"),
+        Op::Concat { axis }
+        | Op::Gather { axis }
+        | Op::GatherElements { axis }
+        | Op::Softmax { axis } => format!("axis {axis}"),
         Op::ReduceSum { axes, keep_dims }
         | Op::ReduceMean { axes, keep_dims }
         | Op::ReduceMax { axes, keep_dims } => {
             format!("{axes:?}{}", if *keep_dims { ", keep" } else { "" })
         }
+        Op::CumSum {
+            axis,
+            exclusive,
+            reverse,
+        } => format!(
+            "axis {axis}{}{}",
+            if *exclusive { ", exclusive" } else { "" },
+            if *reverse { ", reverse" } else { "" }
+        ),
         Op::LayerNorm { eps } => format!("eps {eps:e}"),
         Op::Quad2Softmax {
             axis,

@@ -180,8 +180,25 @@ pub fn example_product_program(label: &str) -> secc_ir::bytecode::Container {
         b: x,
     });
     b.output("y", y);
+    // The IR program the low-level one implements: the client reads the container's IR for
+    // its prologue (none here: it sends x as it is) and the order of the outputs.
+    let mut program = secc_ir::Program::new(label, 16);
+    let ir_x = program.add_input(
+        "x",
+        secc_ir::InputRole::Client,
+        vec![2, 3],
+        secc_ir::Encoding::Fixed,
+    );
+    let ir_w = program.add_param("w", vec![2, 3]);
+    let ir_xw = program
+        .push(secc_ir::Op::Mul, vec![ir_x, ir_w], "mul")
+        .expect("x * w types");
+    let ir_y = program
+        .push(secc_ir::Op::Add, vec![ir_xw, ir_x], "add")
+        .expect("x * w + x types");
+    program.add_output("y", ir_y);
     secc_ir::bytecode::Container {
-        program: secc_ir::Program::new(label, 16),
+        program,
         low: b.finish(),
         weights: Some(secc_ir::Weights {
             tensors: vec![secc_ir::Tensor::new(

@@ -9,10 +9,17 @@
 //!   uniform given the output), or for a public output P0's f64 bit patterns and zeros from
 //!   the others.
 //!
+//! Before sharing, the client runs its prologue ([`run_prologue`]): the part of the IR program
+//! that depends only on its own inputs (`secc_ir::prologue`), evaluated in the clear with the
+//! IR interpreter. What it sends are the prologue's results (the low-level program's inputs),
+//! and the program outputs the prologue computes (an input returned as an output) never travel:
+//! [`merge_outputs`] puts them back among the reconstructed ones, in program order.
+//!
 //! Invariants: a party's input message carries two of the three components only; the client's
-//! masks come from an OS-seeded generator the parties never see; an input goes in the clear
-//! only if the program declares it public and the client's [`PublicInputPolicy`] allows it
-//! (checked before the first byte is sent).
+//! masks come from an OS-seeded generator the parties never see; a value goes in the clear
+//! only if the program declares it public and the client's [`PublicInputPolicy`] allows every
+//! client input it is computed from (checked against the IR program before the first byte is
+//! sent, see [`PublicInputPolicy::resolve`]).
 
 use crate::error::RuntimeError;
 use crate::net::{endpoint_name, NetError, Transport, CLIENT};
@@ -21,6 +28,8 @@ use crate::share::Share;
 use ndarray::ArrayD;
 use secc_ir::fixed;
 use secc_ir::lir::{InputForm, LowInput, LowProgram, RegKind};
+use secc_ir::prologue::{ClientValues, Partition};
+use secc_ir::Program;
 use std::collections::HashMap;
 
 /// One reconstructed output.
@@ -117,6 +126,79 @@ impl PublicInputPolicy {
         }
         Ok(public)
     }
+
+    /// Checks `low` against its IR `program` and returns the policy that `share_inputs_with`
+    /// applies to the low-level inputs, which are the client prologue's sends
+    /// ([`Partition::sends`]), named after the ONNX nodes that compute them.
+    ///
+    /// A send that `low` declares public goes in the clear only if it is one of the prologue's
+    /// sends and every client input it is computed from is allowed: the extended attention mask
+    /// computed from `attention_mask` passes; a value computed from `input_ids` is refused
+    /// (naming the input) even when the program calls it public. A program whose public sends
+    /// are not its prologue's is refused too. Returns the resolved policy and the names of the
+    /// client inputs that go in the clear, directly or through such a send.
+    pub fn resolve(
+        &self,
+        program: &Program,
+        low: &LowProgram,
+    ) -> Result<(PublicInputPolicy, Vec<String>), RuntimeError> {
+        let partition = Partition::of(program);
+        let mut resolved = self.clone();
+        let mut cleared = std::collections::BTreeSet::new();
+        for input in low.inputs.iter().filter(|i| i.form == InputForm::Public) {
+            let send = partition
+                .sends
+                .iter()
+                .find(|s| s.name == input.name)
+                .ok_or_else(|| {
+                    input_error(
+                        &input.name,
+                        "the low-level program declares this value public, but the IR program's \
+                         client prologue sends no value of that name: the program file is \
+                         inconsistent; refusing to send anything"
+                            .into(),
+                    )
+                })?;
+            for source in client_inputs_of(program, send.value) {
+                if !self.allows(&source) {
+                    return Err(input_error(
+                        &source,
+                        format!(
+                            "the program sends '{}' in the clear, which is computed from this \
+                             input, and the client does not allow it; pass \
+                             --allow-public-input {source} to send it, or use a program that \
+                             keeps it secret",
+                            input.name
+                        ),
+                    ));
+                }
+                cleared.insert(source);
+            }
+            resolved.allowed.insert(input.name.clone());
+        }
+        Ok((resolved, cleared.into_iter().collect()))
+    }
+}
+
+/// The names of the program inputs that `value` is computed from.
+fn client_inputs_of(program: &Program, value: secc_ir::ValueId) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![value];
+    let mut names = Vec::new();
+    while let Some(v) = stack.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        let node = &program.nodes[v];
+        if let secc_ir::Op::Input { index } = node.op {
+            if let Some(decl) = program.inputs.get(index) {
+                names.push(decl.name.clone());
+            }
+        }
+        stack.extend(node.args.iter().copied());
+    }
+    names.sort();
+    names
 }
 
 /// Secret-shares (or, for public inputs, sends) every input to the three parties, with the
@@ -213,6 +295,62 @@ pub fn share_inputs_with<T: Transport>(
         transport.send(party, bytes).map_err(net)?;
     }
     Ok(sent)
+}
+
+/// The client's prologue of `program` on its inputs (by name): the values to send, by the
+/// low-level program's input names, and the outputs the client computes itself.
+pub fn run_prologue(
+    program: &Program,
+    inputs: &HashMap<String, ArrayD<f64>>,
+) -> Result<ClientValues, RuntimeError> {
+    let partition = Partition::of(program);
+    secc_ir::prologue::evaluate(program, &partition, inputs).map_err(|e| {
+        use secc_ir::interp::InterpError;
+        match e {
+            InterpError::MissingInput { name } => input_error(&name, "missing".into()),
+            InterpError::InputShape {
+                name,
+                got,
+                expected,
+            } => input_error(
+                &name,
+                format!("shape {got:?}, the program expects {expected:?}"),
+            ),
+            other => input_error("(client prologue)", other.to_string()),
+        }
+    })
+}
+
+/// The program's outputs in program order: the reconstructed ones from the parties, and those
+/// the client's prologue computed.
+pub fn merge_outputs(
+    program: &Program,
+    reconstructed: Vec<OutputValue>,
+    own: &ClientValues,
+) -> Result<Vec<OutputValue>, RuntimeError> {
+    let mut by_name: HashMap<String, OutputValue> = reconstructed
+        .into_iter()
+        .map(|o| (o.name.clone(), o))
+        .collect();
+    program
+        .outputs
+        .iter()
+        .map(|decl| {
+            if let Some(value) = own.outputs.get(&decl.name) {
+                return Ok(OutputValue {
+                    name: decl.name.clone(),
+                    shape: value.shape().to_vec(),
+                    data: ring::row_major(value),
+                });
+            }
+            by_name.remove(&decl.name).ok_or_else(|| {
+                RuntimeError::program(
+                    "outputs",
+                    format!("no party returned output '{}'", decl.name),
+                )
+            })
+        })
+        .collect()
 }
 
 /// One-hot rows of length `vocab` for integer ids.

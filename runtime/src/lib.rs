@@ -25,8 +25,8 @@ pub mod ring;
 pub mod share;
 
 pub use client::{
-    collect_outputs, share_inputs, share_inputs_with, OutputValue, PublicInputPolicy,
-    DEFAULT_PUBLIC_INPUTS,
+    collect_outputs, merge_outputs, run_prologue, share_inputs, share_inputs_with, OutputValue,
+    PublicInputPolicy, DEFAULT_PUBLIC_INPUTS,
 };
 pub use engine::{run_party, run_party_with_progress, PartyReport, ProgressFn};
 pub use error::RuntimeError;

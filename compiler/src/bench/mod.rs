@@ -264,9 +264,18 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let local_options = secc_runtime::LocalOptions {
         timeout: std::time::Duration::from_secs(3600),
         progress: Some(Arc::new(recorder)),
-        public_inputs: Default::default(),
+        // The client's default allowance (the attention mask), checked against the program.
+        public_inputs: secc_runtime::PublicInputPolicy::default()
+            .resolve(&program, &low)
+            .map_err(|e| format!("MPC run: {e}"))?
+            .0,
     };
-    let run = secc_runtime::run_local_with(&low, &weights.tensors, &values, &local_options)
+    let prologue =
+        secc_runtime::run_prologue(&program, &values).map_err(|e| format!("MPC run: {e}"))?;
+    let mut run =
+        secc_runtime::run_local_with(&low, &weights.tensors, &prologue.sends, &local_options)
+            .map_err(|e| format!("MPC run: {e}"))?;
+    run.outputs = secc_runtime::merge_outputs(&program, run.outputs, &prologue)
         .map_err(|e| format!("MPC run: {e}"))?;
 
     phases.start("reference");

@@ -2,6 +2,11 @@
 //! visibility and encoding of its operands, and places truncations so that every secret value
 //! leaves its node at its natural scale (the program's fraction bits for fixed point, 0 for
 //! integers and bits).
+//!
+//! Only the parties' part of the program is lowered: the client's prologue
+//! ([`secc_ir::prologue`]) is not, and the values the client sends ([`Partition::sends`]) are
+//! the low-level program's inputs, in that order. Program outputs the client computes itself
+//! are not outputs of the low-level program.
 
 use super::compose::{mul_shares, relu, settle_product, truncate};
 use super::emit::Emitter;
@@ -9,7 +14,9 @@ use super::nonlinear;
 use super::puma_rsqrt;
 use super::CodegenError;
 use secc_ir::lir::{InputForm, LocalInstr, LowInput, LowOutput, LowParam, Reg, RegKind, StructOp};
-use secc_ir::{Encoding, InputRole, Node, Op, Program, Tensor, ValueId};
+use secc_ir::prologue::Partition;
+use secc_ir::{Encoding, Node, Op, Program, Tensor, ValueId, Visibility};
+use std::collections::HashMap;
 
 /// Fraction bits for encoding a public constant: about 20 significant bits for its largest
 /// magnitude, at least the program's scale and at most 30 (so that a product with a secret of
@@ -43,24 +50,36 @@ pub struct Lowering<'p> {
     pub params: Vec<LowParam>,
     pub outputs: Vec<LowOutput>,
     frac: u32,
+    partition: Partition,
+    /// The low-level input of each value the client sends, by arena index.
+    send_of: HashMap<usize, usize>,
 }
 
 impl<'p> Lowering<'p> {
-    pub fn new(program: &'p Program) -> Self {
-        let inputs = program
-            .inputs
+    pub fn new(program: &'p Program, partition: Partition) -> Self {
+        let inputs = partition
+            .sends
             .iter()
-            .map(|d| LowInput {
-                name: d.name.clone(),
-                shape: d.ty.shape.clone(),
-                form: match (d.role, d.ty.encoding) {
-                    (InputRole::ClientPublic, _) => InputForm::Public,
-                    (InputRole::Client, Encoding::Fixed) => InputForm::Secret {
-                        frac_bits: program.frac_bits,
+            .map(|send| {
+                let ty = &program.nodes[send.value].ty;
+                LowInput {
+                    name: send.name.clone(),
+                    shape: ty.shape.clone(),
+                    form: match (ty.visibility, ty.encoding) {
+                        (Visibility::Public, _) => InputForm::Public,
+                        (Visibility::Secret, Encoding::Fixed) => InputForm::Secret {
+                            frac_bits: program.frac_bits,
+                        },
+                        (Visibility::Secret, _) => InputForm::Secret { frac_bits: 0 },
                     },
-                    (InputRole::Client, _) => InputForm::Secret { frac_bits: 0 },
-                },
+                }
             })
+            .collect();
+        let send_of = partition
+            .sends
+            .iter()
+            .enumerate()
+            .map(|(k, send)| (send.value.index(), k))
             .collect();
         let params = program
             .params
@@ -79,6 +98,8 @@ impl<'p> Lowering<'p> {
             params,
             outputs: vec![],
             frac: program.frac_bits,
+            partition,
+            send_of,
         }
     }
 
@@ -116,14 +137,21 @@ impl<'p> Lowering<'p> {
                 continue;
             }
             self.e.source = format!("{} @ {}", node.op.name(), node.origin);
-            let lowered = if node.ty.is_secret() {
-                self.lower_secret(v, node, &embedding_ids)?
+            let lowered = if let Some(&k) = self.send_of.get(&v.index()) {
+                self.load_input(node, k, embedding_ids[k])
+            } else if self.partition.is_client(v) {
+                continue; // the client's prologue computes it
+            } else if node.ty.is_secret() {
+                self.lower_secret(v, node)?
             } else {
-                self.lower_public(node)
+                self.lower_public(v, node)?
             };
             self.values[v.index()] = Some(lowered);
         }
         for out in &self.program.outputs {
+            if self.partition.is_client(out.value) {
+                continue; // the client has it already
+            }
             let l = self.get(out.value);
             self.outputs.push(LowOutput {
                 name: out.name.clone(),
@@ -134,18 +162,17 @@ impl<'p> Lowering<'p> {
         Ok(())
     }
 
-    /// Client inputs used only as embedding ids are sent as one-hot shares; returns, per input
-    /// index, the vocabulary size when that is the case.
+    /// Sent values used by the parties only as embedding ids are sent as one-hot shares;
+    /// returns, per low-level input, the vocabulary size when that is the case.
     fn one_hot_inputs(&mut self) -> Result<Vec<Option<usize>>, CodegenError> {
-        let mut vocab: Vec<Option<usize>> = vec![None; self.program.inputs.len()];
-        let mut other_use = vec![false; self.program.inputs.len()];
-        let input_index = |v: ValueId| match self.program.nodes[v].op {
-            Op::Input { index } => Some(index),
-            _ => None,
-        };
+        let mut vocab: Vec<Option<usize>> = vec![None; self.inputs.len()];
+        let mut other_use = vec![false; self.inputs.len()];
         for (v, node) in self.program.nodes.iter() {
+            if self.partition.is_client(v) {
+                continue;
+            }
             for (pos, &a) in node.args.iter().enumerate() {
-                let Some(index) = input_index(a) else {
+                let Some(&index) = self.send_of.get(&a.index()) else {
                     continue;
                 };
                 if matches!(node.op, Op::Embedding) && pos == 1 {
@@ -175,16 +202,49 @@ impl<'p> Lowering<'p> {
         Ok(vocab)
     }
 
-    fn lower_public(&mut self, node: &Node) -> Lowered {
+    /// A value the client sends, read from low-level input `index` (a one-hot input adds the
+    /// vocabulary axis and has integer scale).
+    fn load_input(&mut self, node: &Node, index: usize, one_hot: Option<usize>) -> Lowered {
+        let input = index as u32;
+        if !node.ty.is_secret() {
+            let dst = self.e.reg(RegKind::Public, &node.ty.shape, 0);
+            self.e.local(LocalInstr::LoadInput { dst, input });
+            return Lowered {
+                reg: dst,
+                secret: false,
+            };
+        }
+        let (shape, frac) = match one_hot {
+            Some(vocab) => {
+                let mut s = node.ty.shape.clone();
+                s.push(vocab);
+                (s, 0)
+            }
+            None => (
+                node.ty.shape.clone(),
+                match self.inputs[index].form {
+                    InputForm::Secret { frac_bits } => frac_bits,
+                    _ => 0,
+                },
+            ),
+        };
+        let dst = self.e.reg(RegKind::Rss, &shape, frac);
+        self.e.local(LocalInstr::LoadInput { dst, input });
+        Lowered {
+            reg: dst,
+            secret: true,
+        }
+    }
+
+    fn lower_public(&mut self, v: ValueId, node: &Node) -> Result<Lowered, CodegenError> {
         let dst = self.e.reg(RegKind::Public, &node.ty.shape, 0);
         let instr = match &node.op {
-            Op::Input { index } => LocalInstr::LoadInput {
-                dst,
-                input: *index as u32,
-            },
+            Op::Input { .. } => {
+                return Err(self.invalid(v, "a program input outside the client's prologue"))
+            }
             Op::Const { value } => {
                 let reg = self.e.constant(value.clone());
-                return Lowered { reg, secret: false };
+                return Ok(Lowered { reg, secret: false });
             }
             op => LocalInstr::PublicOp {
                 dst,
@@ -193,10 +253,10 @@ impl<'p> Lowering<'p> {
             },
         };
         self.e.local(instr);
-        Lowered {
+        Ok(Lowered {
             reg: dst,
             secret: false,
-        }
+        })
     }
 
     /// The public operand encoded in the ring at `frac` fraction bits.
@@ -331,35 +391,12 @@ impl<'p> Lowering<'p> {
         (c > 0.0 && k.fract() == 0.0 && (1.0..=16.0).contains(&k)).then_some(k as u32)
     }
 
-    fn lower_secret(
-        &mut self,
-        v: ValueId,
-        node: &'p Node,
-        one_hot: &[Option<usize>],
-    ) -> Result<Lowered, CodegenError> {
+    fn lower_secret(&mut self, v: ValueId, node: &'p Node) -> Result<Lowered, CodegenError> {
         let shape = node.ty.shape.clone();
         let args: Vec<Lowered> = node.args.iter().map(|&a| self.get(a)).collect();
         let reg = match &node.op {
-            Op::Input { index } => {
-                let (reg_shape, frac) = match one_hot[*index] {
-                    Some(vocab) => {
-                        let mut s = shape.clone();
-                        s.push(vocab);
-                        (s, 0)
-                    }
-                    None => (
-                        shape.clone(),
-                        match self.inputs[*index].form {
-                            InputForm::Secret { frac_bits } => frac_bits,
-                            _ => 0,
-                        },
-                    ),
-                };
-                let dst = self.e.reg(RegKind::Rss, &reg_shape, frac);
-                self.e.local(LocalInstr::LoadInput {
-                    dst,
-                    input: *index as u32,
-                })
+            Op::Input { .. } => {
+                return Err(self.invalid(v, "a program input outside the client's prologue"))
             }
             Op::Param { index } => {
                 let dst = self.e.reg(RegKind::Rss, &shape, self.frac);
@@ -562,6 +599,17 @@ impl<'p> Lowering<'p> {
                 let inv = self.e.constant(inv_value);
                 self.product_by_public(sum, inv, false, precision, false, true, &shape)
             }
+            Op::Embedding if !args[0].secret => {
+                // A public table (`--public-weights`): the one-hot share times the table
+                // encoded at the program's scale is local and exact.
+                let table = self.encode(args[0].reg, self.frac);
+                let dst = self.e.reg(RegKind::Rss, &shape, self.frac);
+                self.e.local(LocalInstr::MatMulPublic {
+                    dst,
+                    a: args[1].reg,
+                    b: table,
+                })
+            }
             Op::Embedding => {
                 // one-hot ids (integer scale) times the table: exact, no truncation.
                 let add3 = self.e.reg(RegKind::Add3, &shape, self.e.frac(args[0].reg));
@@ -606,9 +654,7 @@ impl<'p> Lowering<'p> {
                 iterations,
             } => {
                 let [x, gamma, beta] = [0, 1, 2].map(|i| args[i]);
-                if !gamma.secret || !beta.secret {
-                    return Err(self.unsupported(v, "layer norm with public scale or shift"));
-                }
+                let (gamma, beta) = (self.share_or_ring(gamma), self.share_or_ring(beta));
                 let row = *shape.last().unwrap_or(&1) as f64;
                 if !is_power_of_two(deflation * row) {
                     return Err(
@@ -618,8 +664,8 @@ impl<'p> Lowering<'p> {
                 nonlinear::sec_layer_norm(
                     &mut self.e,
                     x.reg,
-                    gamma.reg,
-                    beta.reg,
+                    gamma,
+                    beta,
                     *eps,
                     *deflation,
                     *iterations,
@@ -670,15 +716,13 @@ impl<'p> Lowering<'p> {
                 octaves,
             } => {
                 let [x, gamma, beta] = [0, 1, 2].map(|i| args[i]);
-                if !gamma.secret || !beta.secret {
-                    return Err(self.unsupported(v, "layer norm with public scale or shift"));
-                }
+                let (gamma, beta) = (self.share_or_ring(gamma), self.share_or_ring(beta));
                 self.check_octaves(v, *iterations, *octaves)?;
                 puma_rsqrt::puma_layer_norm(
                     &mut self.e,
                     x.reg,
-                    gamma.reg,
-                    beta.reg,
+                    gamma,
+                    beta,
                     *eps,
                     *iterations,
                     *octaves,
@@ -758,6 +802,8 @@ impl<'p> Lowering<'p> {
             | Op::Gelu { .. }
             | Op::Compare { .. }
             | Op::ReduceMax { .. }
+            | Op::CumSum { .. }
+            | Op::GatherElements { .. }
             | Op::Softmax { .. }
             | Op::LayerNorm { .. } => {
                 return Err(self.unsupported(
@@ -793,6 +839,16 @@ impl<'p> Lowering<'p> {
             ));
         }
         Ok(())
+    }
+
+    /// A layer norm's scale or shift as the protocols take it: a share as it is, a public value
+    /// (`--public-weights`) encoded at the program's scale (its products are then local).
+    fn share_or_ring(&mut self, operand: Lowered) -> Reg {
+        if operand.secret {
+            operand.reg
+        } else {
+            self.encode(operand.reg, self.frac)
+        }
     }
 
     /// The two operands of an addition as registers of a common scale (public ones encoded).

@@ -21,6 +21,7 @@ mod tests_nonlinear;
 mod tests_puma_rsqrt;
 
 use secc_ir::lir::LowProgram;
+use secc_ir::prologue::Partition;
 use secc_ir::Program;
 
 /// Why a program could not be lowered.
@@ -46,10 +47,22 @@ pub enum CodegenError {
     Invalid(#[from] secc_ir::verify::VerifyError),
 }
 
-/// Lowers and schedules `program`.
+/// Lowers and schedules the parties' part of `program`; the client's prologue
+/// ([`secc_ir::prologue`]) is left to the client.
 pub fn generate(program: &Program) -> Result<LowProgram, CodegenError> {
+    generate_split(program, Partition::of(program))
+}
+
+/// Lowers and schedules all of `program` between the parties, its inputs shared as they are
+/// ([`Partition::inputs_only`]): how the protocol tests run whole programs that read no
+/// parameter (which would otherwise be the client's prologue entirely).
+pub fn generate_in_mpc(program: &Program) -> Result<LowProgram, CodegenError> {
+    generate_split(program, Partition::inputs_only(program))
+}
+
+fn generate_split(program: &Program, partition: Partition) -> Result<LowProgram, CodegenError> {
     let facts = secc_ir::verify::verify(program)?;
-    let mut lowering = lower::Lowering::new(program);
+    let mut lowering = lower::Lowering::new(program, partition);
     lowering.run(&facts.live)?;
     let lower::Lowering {
         e,

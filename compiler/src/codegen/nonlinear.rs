@@ -214,6 +214,16 @@ pub fn scale_by_constant(e: &mut Emitter, x: Reg, c: f64, precision: u32, frac: 
     times_public(e, x, ring, frac)
 }
 
+/// `x * g` for a share x and a layer norm's scale g, a share (a secret product) or a public
+/// ring value (a local product); both truncated back to `frac`.
+pub(super) fn times_share_or_public(e: &mut Emitter, x: Reg, g: Reg, frac: u32) -> Reg {
+    if e.decl(g).kind == RegKind::Ring {
+        times_public(e, x, g, frac)
+    } else {
+        product(e, x, g, 0, frac)
+    }
+}
+
 /// `x * p` for a share x and a public ring register p (broadcast): a local product at the sum
 /// of their scales, truncated back to `frac` (2 rounds).
 pub(super) fn times_public(e: &mut Emitter, x: Reg, p: Reg, frac: u32) -> Reg {
@@ -316,7 +326,7 @@ pub fn sec_layer_norm(
     let b = add(e, var, eps_ring);
     let inv_std = goldschmidt_rsqrt(e, b, iterations);
     // Meanwhile (x - mean) gamma / sqrt(D).
-    let scaled = product(e, centred, gamma, 0, frac);
+    let scaled = times_share_or_public(e, centred, gamma, frac);
     let factor = 1.0 / deflation.sqrt();
     let factor_precision =
         super::lower::constant_precision(&Tensor::scalar(factor, Encoding::Fixed), frac);

@@ -211,7 +211,7 @@ pub fn puma_layer_norm(
         (d as f64 * approx::octave_scale(centre, i)).sqrt()
     });
     let cr = product(e, centred, r, 0, frac);
-    let crg = product(e, cr, gamma, 0, frac);
+    let crg = super::nonlinear::times_share_or_public(e, cr, gamma, frac);
     let normalised = product(e, crg, y, 0, frac);
     add(e, normalised, beta)
 }

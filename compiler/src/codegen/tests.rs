@@ -1,7 +1,8 @@
 //! Codegen tests on hand-built IR programs: the stage structure and the exact predicted cost,
 //! derived by hand from the protocol definitions in `compose` and `ir::lir`.
 
-use super::generate;
+// Protocol tests lower whole programs between the parties, the client's prologue included.
+use super::generate_in_mpc as generate;
 use secc_ir::lir::{CommInstr, InputForm, LocalInstr};
 use secc_ir::{Encoding, InputRole, Op, Program, Tensor};
 
@@ -310,4 +311,52 @@ fn where_with_a_scalar_public_branch_lowers_and_runs() {
         report.outputs[0].data,
         vec![1.0, 0.25, 3.5, 0.5, 0.25, -1.0]
     );
+}
+
+#[test]
+fn what_reads_no_parameter_is_the_clients_prologue() {
+    // y = where(mask, x, 0.25) reads only the client's inputs: the client computes it and the
+    // parties have nothing to do; z = y * w reads a parameter, so y is sent (secret: it derives
+    // from the secret x) and z is the parties'.
+    let mut p = Program::new("prologue", 16);
+    let x = p.add_input("x", InputRole::Client, vec![1, 3], Encoding::Fixed);
+    let mask = p.add_input("mask", InputRole::ClientPublic, vec![1, 3], Encoding::Bool);
+    let quarter = scalar(&mut p, 0.25, "quarter");
+    let y = p.push(Op::Where, vec![mask, x, quarter], "where").unwrap();
+    let w = p.add_param("w", vec![1, 3]);
+    let z = p.push(Op::Mul, vec![y, w], "mul").unwrap();
+    p.add_output("y", y);
+    p.add_output("z", z);
+    let low = super::generate(&p).unwrap();
+    assert_eq!(low.inputs.len(), 1);
+    assert_eq!(low.inputs[0].name, "where");
+    assert_eq!(low.inputs[0].form, InputForm::Secret { frac_bits: 16 });
+    let names: Vec<&str> = low.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["z"]);
+
+    let inputs: std::collections::HashMap<String, ndarray::ArrayD<f64>> = [
+        (
+            "x".to_string(),
+            ndarray::ArrayD::from_shape_vec(vec![1, 3], vec![1.0, -2.0, 3.5]).unwrap(),
+        ),
+        (
+            "mask".to_string(),
+            ndarray::ArrayD::from_shape_vec(vec![1, 3], vec![1.0, 0.0, 1.0]).unwrap(),
+        ),
+    ]
+    .into();
+    let prologue = secc_runtime::run_prologue(&p, &inputs).unwrap();
+    let weights = [Tensor::new(
+        vec![1, 3],
+        Encoding::Fixed,
+        vec![2.0, 4.0, -1.0],
+    )];
+    let report = secc_runtime::run_local(&low, &weights, &prologue.sends).unwrap();
+    let outputs = secc_runtime::merge_outputs(&p, report.outputs, &prologue).unwrap();
+    assert_eq!(outputs[0].name, "y");
+    assert_eq!(outputs[0].data, vec![1.0, 0.25, 3.5]);
+    // A secret product: its truncation may be off by one unit in the last place.
+    for (got, want) in outputs[1].data.iter().zip([2.0, 1.0, -3.5]) {
+        assert!((got - want).abs() <= 2.0 / 65536.0, "{got} vs {want}");
+    }
 }

@@ -2,7 +2,8 @@
 //! interpreter of the same IR node (which computes exactly the approximation), on random inputs
 //! over the protocol's stated range, with the measured cost equal to the prediction.
 
-use super::generate;
+// Protocol tests lower whole programs between the parties, the client's prologue included.
+use super::generate_in_mpc as generate;
 use secc_ir::approx;
 use secc_ir::interp::evaluate;
 use secc_ir::{Encoding, InputRole, Op, Program, Tensor, Weights};

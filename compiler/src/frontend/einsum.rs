@@ -114,10 +114,8 @@ pub fn lower_einsum(lw: &mut Lowerer, op: &EinSum) -> Result<ValueId, FrontendEr
     b_target.push(prod(Role::K, &b_shape, pick_b));
     b_target.push(prod(Role::N, &b_shape, pick_b));
 
-    let a_secret = lw.is_secret_value(a_outlet);
-    let b_secret = lw.is_secret_value(b_outlet);
-    let a = prepare(lw, a_outlet, &a_perm, a_target, b_secret)?;
-    let b = prepare(lw, b_outlet, &b_perm, b_target, a_secret)?;
+    let a = prepare(lw, a_outlet, &a_perm, a_target)?;
+    let b = prepare(lw, b_outlet, &b_perm, b_target)?;
     let product = lw.push(Op::MatMul, vec![a, b])?;
 
     // Result laid out as [batch.., m.., n..]; move to the output order.
@@ -156,7 +154,6 @@ fn prepare(
     outlet: OutletId,
     perm: &[usize],
     target: Vec<usize>,
-    meets_secret: bool,
 ) -> Result<ValueId, FrontendError> {
     let shape = lw
         .model
@@ -170,9 +167,9 @@ fn prepare(
         let moved = array.permuted_axes(IxDyn(perm));
         let data: Vec<f64> = moved.as_standard_layout().iter().copied().collect();
         let tensor = Tensor::new(target, t.encoding, data);
-        return lw.place_constant(tensor, meets_secret);
+        return lw.place_constant(tensor, lw.learned(outlet));
     }
-    let mut v = lw.value(outlet, meets_secret)?;
+    let mut v = lw.value(outlet)?;
     if moves_data(perm, &shape) {
         v = lw.push(
             Op::Transpose {

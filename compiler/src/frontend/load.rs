@@ -6,6 +6,14 @@
 //! tract does not know), and producing tract's decluttered typed model. tract folds the dynamic
 //! Shape/Gather/Concat chains of PyTorch exports once the shapes are concrete.
 //!
+//! Weight provenance: every learned float initializer (see [`is_learned`]) is taken out of the
+//! initializer list and handed to tract as a model input (a source of known shape) instead of a
+//! constant, with its value kept in [`LoadedModel::learned`]. tract therefore never sees its
+//! value and cannot fold it away: a LayerNorm scale of all ones would otherwise vanish as a
+//! multiplication by one, a zero bias as an addition of zero, and a uniform table would become a
+//! scalar. The lowering ([`super::lower`]) turns these sources back into constants that remember
+//! the initializer they came from, which is what makes them the model owner's secrets.
+//!
 //! Shape rule: a declared dimension that is a number is kept; a symbolic dimension (`dim_param`)
 //! takes the value that an exact input shape gave the same symbol, else `batch` at position 0,
 //! `seq_len` at position 1, and is an error anywhere else.
@@ -14,6 +22,7 @@ use crate::error::FrontendError;
 use crate::frontend::OnnxInfo;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::prelude::*;
@@ -41,6 +50,20 @@ pub struct LoadedModel {
     pub info: OnnxInfo,
     pub inputs: Vec<ModelInput>,
     pub output_names: Vec<String>,
+    /// The learned initializers, by name: tract sees them as sources (see the module docs).
+    pub learned: HashMap<String, Arc<Tensor>>,
+}
+
+/// Whether an initializer is learned data of the model owner: a float tensor of rank one or
+/// more (any size, any values). Rank-0 float initializers are the exporter's scalar constants
+/// (eps, a 1/sqrt(d) scale); integer and boolean initializers are buffers (position ids, shapes,
+/// axes). Both stay public constants.
+pub fn is_learned(t: &pb::TensorProto) -> bool {
+    const FLOAT: i32 = 1;
+    const FLOAT16: i32 = 10;
+    const DOUBLE: i32 = 11;
+    const BFLOAT16: i32 = 16;
+    matches!(t.data_type, FLOAT | FLOAT16 | DOUBLE | BFLOAT16) && !t.dims.is_empty()
 }
 
 fn tract_error(e: impl std::fmt::Display) -> FrontendError {
@@ -59,8 +82,9 @@ pub fn load(path: &Path, request: &ShapeRequest) -> Result<LoadedModel, Frontend
         path: path.to_owned(),
         reason,
     };
-    let proto: pb::ModelProto = prost::Message::decode(bytes.as_slice())
+    let mut proto: pb::ModelProto = prost::Message::decode(bytes.as_slice())
         .map_err(|e| not_onnx(format!("protobuf decoding failed ({e})")))?;
+    drop(bytes);
     let graph = proto
         .graph
         .as_ref()
@@ -80,6 +104,11 @@ pub fn load(path: &Path, request: &ShapeRequest) -> Result<LoadedModel, Frontend
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true);
     let dir = path.parent().and_then(|d| d.to_str());
+    let learned = detach_learned(&mut proto, &onnx, dir)?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| not_onnx("the file has no graph".into()))?;
     let parsed = onnx.parse(&proto, dir).map_err(tract_error)?;
     if !parsed.unresolved_inputs.is_empty() {
         return Err(not_onnx(format!(
@@ -98,6 +127,15 @@ pub fn load(path: &Path, request: &ShapeRequest) -> Result<LoadedModel, Frontend
     let outlets = model.input_outlets().map_err(tract_error)?.to_vec();
     for (i, outlet) in outlets.iter().enumerate() {
         let name = model.node(outlet.node).name.clone();
+        if let Some(t) = learned.get(&name) {
+            model
+                .set_input_fact(
+                    i,
+                    InferenceFact::dt_shape(t.datum_type(), t.shape().to_vec()),
+                )
+                .map_err(tract_error)?;
+            continue;
+        }
         let input = by_name
             .get(name.as_str())
             .ok_or_else(|| FrontendError::Internal {
@@ -121,7 +159,57 @@ pub fn load(path: &Path, request: &ShapeRequest) -> Result<LoadedModel, Frontend
         info,
         inputs,
         output_names,
+        learned,
     })
+}
+
+/// Moves the learned initializers out of the graph's initializer list into its inputs (so that
+/// tract makes them sources) and returns their values.
+fn detach_learned(
+    proto: &mut pb::ModelProto,
+    onnx: &tract_onnx::Onnx,
+    dir: Option<&str>,
+) -> Result<HashMap<String, Arc<Tensor>>, FrontendError> {
+    let Some(graph) = proto.graph.as_mut() else {
+        return Ok(HashMap::new());
+    };
+    let (learned, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut graph.initializer)
+        .into_iter()
+        .partition(is_learned);
+    graph.initializer = kept;
+    let mut values = HashMap::new();
+    for t in learned {
+        let value = tract_onnx::tensor::load_tensor(&*onnx.provider, &t, dir).map_err(|e| {
+            FrontendError::Tract {
+                message: format!("initializer '{}': {e:#}", t.name),
+            }
+        })?;
+        // Old exports also list initializers among the graph inputs; they are inputs already.
+        if !graph.input.iter().any(|i| i.name == t.name) {
+            graph.input.push(pb::ValueInfoProto {
+                name: t.name.clone(),
+                r#type: Some(pb::TypeProto {
+                    value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                        elem_type: t.data_type,
+                        shape: Some(pb::TensorShapeProto {
+                            dim: t
+                                .dims
+                                .iter()
+                                .map(|&d| pb::tensor_shape_proto::Dimension {
+                                    value: Some(DimValue::DimValue(d)),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        }),
+                    })),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        values.insert(t.name.clone(), Arc::new(value));
+    }
+    Ok(values)
 }
 
 fn datum_type_of(elem_type: i32) -> Option<DatumType> {

@@ -5,30 +5,41 @@
 //!   public (`InputRole::ClientPublic`); every other input is the client's secret
 //!   (`InputRole::Client`), whatever its name (`masked_lm_ids`, `pixel_mask`); integer and
 //!   boolean inputs keep an integer encoding, float inputs are fixed point;
-//! - a constant that is a float tensor with more than one element and meets a secret value in the
-//!   node that uses it is a learned parameter: a secret of the model owner (`Param`), named after
-//!   its ONNX initializer when that can be recovered; every other constant (scalars, integer and
-//!   boolean buffers, anything only combined with public values) is a public `Const`;
+//! - secrecy of weights follows provenance, not values: every learned initializer of the ONNX
+//!   file ([`super::load::is_learned`]: a float initializer of rank one or more, whatever its
+//!   size or values, whatever it meets) is a secret of the model owner (`Param`), named after
+//!   the initializer, unless [`WeightVisibility`] makes it public (`secc compile
+//!   --public-weights`, `--public-weight NAME`). A constant computed from learned initializers
+//!   alone (a transposed weight, a table sliced by constant indices) is learned too and named
+//!   after the first of them. Everything else is a public `Const`: integer and boolean
+//!   buffers, rank-0 initializers, `Constant` nodes and what tract folds from them;
 //! - a `Gather` from a constant table by secret indices is an `Embedding`; by public or constant
 //!   indices it is a `Gather`;
-//! - subgraphs that only depend on public inputs and constants (the attention-mask arithmetic)
-//!   stay ordinary IR ops on public values, computed in the clear by every party.
+//! - subgraphs that only depend on the client's inputs and public constants (the attention-mask
+//!   arithmetic, RoBERTa's position ids) stay ordinary IR ops; codegen moves them into the
+//!   client's prologue (`secc_ir::prologue`).
 //!
-//! Constants stay pending ([`Lowered::Const`]) until a user needs them, so that the decision
-//! between parameter and constant can look at that user, and so that weight layouts can be
-//! rearranged at compile time (see [`super::einsum`]). `Where(IsNaN(p), c, p)` with `p` a softmax
+//! tract never sees a learned initializer's value (the loader hands it over as a source, see
+//! [`super::load`]), so it cannot fold it; nodes whose inputs are all constants, one of them
+//! learned, are evaluated here with tract's own kernels instead, and the result keeps its
+//! provenance. Constants stay pending ([`Lowered::Const`]) until a user needs them, so that
+//! weight layouts can be rearranged at compile time (see [`super::einsum`]), and each pending
+//! constant is placed in the program at most once. `Where(IsNaN(p), c, p)` with `p` a softmax
 //! output is dropped here because the IR has no NaN test and a softmax is never NaN.
 //!
 //! Invariant checked per node: the IR shape equals tract's concrete output shape.
 
 use super::load::LoadedModel;
-use super::OnnxInfo;
+use super::{OnnxInfo, WeightVisibility};
 use crate::error::FrontendError;
 use secc_ir::{CompareKind, Encoding, GeluKind, InputRole, Op, Program, Tensor, ValueId, Weights};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::array::{Gather, GatherNd, MultiBroadcastTo, Slice, TypedConcat};
+use tract_onnx::tract_core::ops::array::{
+    CumSum, Gather, GatherElements, GatherNd, MultiBroadcastTo, Slice, TypedConcat,
+};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -56,6 +67,13 @@ pub struct Lowerer<'m> {
     pub program: Program,
     weights: Vec<Tensor>,
     values: HashMap<OutletId, Lowered>,
+    /// tract's value of every constant outlet (to evaluate nodes on learned constants).
+    tract_consts: HashMap<OutletId, TValue>,
+    /// The learned initializer each learned constant outlet comes from.
+    learned: HashMap<OutletId, Rc<str>>,
+    /// Constants already placed in the program.
+    placed: HashMap<OutletId, ValueId>,
+    visibility: &'m WeightVisibility,
     param_names: HashSet<String>,
     /// The tract node being lowered (for names and messages).
     pub current: usize,
@@ -79,7 +97,21 @@ pub fn lower(
     model_name: &str,
     frac_bits: u32,
     public_inputs: &[String],
+    visibility: &WeightVisibility,
 ) -> Result<(Program, Weights), FrontendError> {
+    if let Some(unknown) = visibility
+        .public
+        .iter()
+        .find(|name| !loaded.learned.contains_key(*name))
+    {
+        let mut known: Vec<&str> = loaded.learned.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        known.truncate(8);
+        return Err(FrontendError::UnknownWeight {
+            name: unknown.clone(),
+            known: known.join(", "),
+        });
+    }
     let model = &loaded.typed;
     let mut lw = Lowerer {
         model,
@@ -87,6 +119,10 @@ pub fn lower(
         program: Program::new(model_name, frac_bits),
         weights: Vec::new(),
         values: HashMap::new(),
+        tract_consts: HashMap::new(),
+        learned: HashMap::new(),
+        placed: HashMap::new(),
+        visibility,
         param_names: HashSet::new(),
         current: 0,
         public_inputs: public_inputs.to_vec(),
@@ -97,7 +133,7 @@ pub fn lower(
     })?;
     for id in order {
         lw.current = id;
-        lw.lower_node(id)?;
+        lw.lower_node(id, &loaded.learned)?;
     }
     let outlets = model.output_outlets().map_err(|e| lw.internal(e))?.to_vec();
     for (i, outlet) in outlets.iter().enumerate() {
@@ -107,7 +143,7 @@ pub fn lower(
             .cloned()
             .unwrap_or_else(|| format!("output_{i}"));
         lw.current = outlet.node;
-        let value = lw.value(*outlet, false)?;
+        let value = lw.value(*outlet)?;
         lw.program.add_output(name, value);
     }
     let weights = Weights {
@@ -196,43 +232,48 @@ impl<'m> Lowerer<'m> {
         matches!(self.values.get(&outlet), Some(Lowered::Value(v)) if self.program.ty(*v).is_secret())
     }
 
-    /// Places a constant tensor: a parameter when it is learned data meeting a secret,
-    /// else a public constant.
+    /// The learned initializer a pending constant comes from, if it is learned.
+    pub fn learned(&self, outlet: OutletId) -> Option<Rc<str>> {
+        self.learned.get(&outlet).cloned()
+    }
+
+    /// Places a constant tensor: a parameter when it comes from the learned initializer
+    /// `learned` and the user did not make that one public, else a public constant.
     pub fn place_constant(
         &mut self,
         tensor: Tensor,
-        meets_secret: bool,
+        learned: Option<Rc<str>>,
     ) -> Result<ValueId, FrontendError> {
-        let learned = tensor.encoding == Encoding::Fixed && tensor.len() > 1;
-        if learned && meets_secret {
-            let tract_name = self.node_name();
-            let base = self
-                .info
-                .initializer_name(tract_name, tensor.len())
-                .unwrap_or_else(|| tract_name.to_string());
-            let mut name = base.clone();
-            let mut k = 2;
-            while !self.param_names.insert(name.clone()) {
-                name = format!("{base}#{k}");
-                k += 1;
+        match learned {
+            Some(base) if !self.visibility.is_public(&base) => {
+                let mut name = base.to_string();
+                let mut k = 2;
+                while !self.param_names.insert(name.clone()) {
+                    name = format!("{base}#{k}");
+                    k += 1;
+                }
+                // A learned tensor is fixed point whatever tract made of it.
+                let tensor = Tensor::new(tensor.shape, Encoding::Fixed, tensor.data);
+                let v = self.program.add_param(name, tensor.shape.clone());
+                self.weights.push(tensor);
+                Ok(v)
             }
-            let v = self.program.add_param(name, tensor.shape.clone());
-            self.weights.push(tensor);
-            Ok(v)
-        } else {
-            self.push(Op::Const { value: tensor }, vec![])
+            _ => self.push(Op::Const { value: tensor }, vec![]),
         }
     }
 
-    /// The IR value of `outlet`, placing a pending constant (see [`Self::place_constant`]).
-    pub fn value(
-        &mut self,
-        outlet: OutletId,
-        meets_secret: bool,
-    ) -> Result<ValueId, FrontendError> {
+    /// The IR value of `outlet`, placing a pending constant once (see [`Self::place_constant`]).
+    pub fn value(&mut self, outlet: OutletId) -> Result<ValueId, FrontendError> {
         match self.lowered(outlet)? {
             Lowered::Value(v) => Ok(v),
-            Lowered::Const(t) => self.place_constant((*t).clone(), meets_secret),
+            Lowered::Const(t) => {
+                if let Some(&v) = self.placed.get(&outlet) {
+                    return Ok(v);
+                }
+                let v = self.place_constant((*t).clone(), self.learned(outlet))?;
+                self.placed.insert(outlet, v);
+                Ok(v)
+            }
             Lowered::IsNan(_) => Err(self.info.unsupported(
                 &self.model.node(outlet.node).name,
                 "IsNaN is only supported as `Where(IsNaN(p), c, p)` after a Softmax",
@@ -240,24 +281,77 @@ impl<'m> Lowerer<'m> {
         }
     }
 
-    /// The IR values of all inputs of the current node; constants meeting a secret input
-    /// become parameters.
+    /// The IR values of all inputs of the current node.
     fn input_values(&mut self) -> Result<Vec<ValueId>, FrontendError> {
         let inputs = self.model.node(self.current).inputs.clone();
-        let secret = inputs.iter().any(|&i| self.is_secret_value(i));
-        inputs.iter().map(|&i| self.value(i, secret)).collect()
+        inputs.iter().map(|&i| self.value(i)).collect()
     }
 
     fn set(&mut self, value: Lowered) {
         self.values.insert(OutletId::new(self.current, 0), value);
     }
 
-    fn lower_node(&mut self, id: usize) -> Result<(), FrontendError> {
+    fn set_const(&mut self, t: Tensor, tract: TValue, learned: Option<Rc<str>>) {
+        let outlet = OutletId::new(self.current, 0);
+        self.values.insert(outlet, Lowered::Const(Rc::new(t)));
+        self.tract_consts.insert(outlet, tract);
+        if let Some(name) = learned {
+            self.learned.insert(outlet, name);
+        }
+    }
+
+    /// Evaluates, with tract's kernel, a node whose inputs are all constants, at least one of
+    /// them learned (tract did not fold it because it never saw the learned value); the result
+    /// is learned and named after the first learned input.
+    fn fold_learned(&mut self, node: &TypedNode) -> Result<bool, FrontendError> {
+        let Some(name) = node.inputs.iter().find_map(|i| self.learned(*i)) else {
+            return Ok(false);
+        };
+        let Some(inputs) = node
+            .inputs
+            .iter()
+            .map(|i| self.tract_consts.get(i).cloned())
+            .collect::<Option<TVec<TValue>>>()
+        else {
+            return Ok(false);
+        };
+        let Some(mut outputs) = node
+            .op
+            .eval_out_of_plan(inputs)
+            .map_err(|e| self.internal(e))?
+        else {
+            return Ok(false);
+        };
+        if outputs.len() != 1 {
+            return Ok(false);
+        }
+        let value = outputs.remove(0);
+        let t = ir_tensor(&value).map_err(|e| self.internal(e))?;
+        self.set_const(t, value, Some(name));
+        Ok(true)
+    }
+
+    fn lower_node(
+        &mut self,
+        id: usize,
+        learned: &HashMap<String, Arc<tract_onnx::prelude::Tensor>>,
+    ) -> Result<(), FrontendError> {
         let node = self.model.node(id);
         let fact = self
             .model
             .outlet_fact(OutletId::new(id, 0))
             .map_err(|e| self.internal(e))?;
+        if let Some(value) = learned.get(&node.name) {
+            if node.op_as::<TypedSource>().is_some() {
+                let t = ir_tensor(value).map_err(|e| self.internal(e))?;
+                self.set_const(
+                    t,
+                    value.clone().into_tvalue(),
+                    Some(node.name.as_str().into()),
+                );
+                return Ok(());
+            }
+        }
         if let Some(source) = node.op_as::<TypedSource>() {
             let shape = source
                 .fact
@@ -286,7 +380,10 @@ impl<'m> Lowerer<'m> {
             .or(fact.konst.clone())
         {
             let t = ir_tensor(&konst).map_err(|e| self.internal(e))?;
-            self.set(Lowered::Const(Rc::new(t)));
+            self.set_const(t, konst.into_tvalue(), None);
+            return Ok(());
+        }
+        if self.fold_learned(node)? {
             return Ok(());
         }
         let lowered = self.lower_op(node)?;
@@ -380,6 +477,19 @@ impl<'m> Lowerer<'m> {
         }
         if let Some(op) = node.op_as::<GatherNd>() {
             return self.lower_gather_nd(op.batch_dims, node);
+        }
+        if let Some(op) = node.op_as::<GatherElements>() {
+            let args = self.input_values()?;
+            return v(self.push(Op::GatherElements { axis: op.axis }, args)?);
+        }
+        if let Some(op) = node.op_as::<CumSum>() {
+            let args = self.input_values()?;
+            let op = Op::CumSum {
+                axis: op.axis,
+                exclusive: op.exclusive,
+                reverse: op.reverse,
+            };
+            return v(self.push(op, args)?);
         }
         if let Some(op) = node.op_as::<Cast>() {
             return self.lower_cast(op.to);
@@ -478,7 +588,7 @@ impl<'m> Lowerer<'m> {
                     _ => return Err(self.unsupported("max/min of two tensors")),
                 };
                 let shape = self.output_shape()?;
-                let x = self.value(x, false)?;
+                let x = self.value(x)?;
                 let op = match mini {
                     "Max" if bound == 0.0 => Op::Relu,
                     "Max" => Op::Clip {
@@ -499,7 +609,7 @@ impl<'m> Lowerer<'m> {
             "Pow" => {
                 let e = scalar_of(self, 1)
                     .ok_or_else(|| self.unsupported("pow by a non-constant exponent"))?;
-                let x = self.value(inputs[0], false)?;
+                let x = self.value(inputs[0])?;
                 self.power(x, e)
             }
             "Or" => {
@@ -631,13 +741,12 @@ impl<'m> Lowerer<'m> {
             if axis != 0 || table.shape.len() != 2 {
                 return Err(self.unsupported("embedding lookups need a 2-D table and axis 0"));
             }
-            let table = self.place_constant((*table).clone(), true)?;
-            let ids = self.value(indices, true)?;
+            let table = self.value(data)?;
+            let ids = self.value(indices)?;
             return Ok(Lowered::Value(self.push(Op::Embedding, vec![table, ids])?));
         }
-        let secret = self.is_secret_value(data);
-        let data = self.value(data, secret)?;
-        let idx = self.value(indices, false)?;
+        let data = self.value(data)?;
+        let idx = self.value(indices)?;
         Ok(Lowered::Value(
             self.push(Op::Gather { axis }, vec![data, idx])?,
         ))
@@ -655,8 +764,7 @@ impl<'m> Lowerer<'m> {
         if batch_dims != 0 {
             return Err(self.unsupported("GatherND with batch_dims"));
         }
-        let secret = self.is_secret_value(node.inputs[0]);
-        let data = self.value(node.inputs[0], secret)?;
+        let data = self.value(node.inputs[0])?;
         let data_shape = self.program.ty(data).shape.clone();
         let depth = *indices
             .shape

@@ -3,7 +3,7 @@
 //!
 //! Invariants of the produced program: it verifies; every node's origin is the name of the ONNX
 //! node it came from (tract's suffixes such as `.fix-rank.1` stripped when the prefix is an ONNX
-//! node); parameters are named after their ONNX initializer when it can be recovered. The rules
+//! node); parameters are named after the ONNX initializer they come from. The rules
 //! for what is public and what is secret are those of [`lower`] (also in docs/frontend.md).
 
 pub mod einsum;
@@ -12,11 +12,27 @@ pub mod lower;
 
 use crate::error::FrontendError;
 use secc_ir::{Program, Weights};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use tract_onnx::pb;
 
 pub use load::ShapeRequest;
+
+/// Which learned initializers the user made public (`secc compile --public-weights`,
+/// `--public-weight NAME`); every other learned initializer is a secret parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WeightVisibility {
+    /// Every learned initializer is public: products with them are local.
+    pub all_public: bool,
+    /// These learned initializers are public (each must name one).
+    pub public: BTreeSet<String>,
+}
+
+impl WeightVisibility {
+    pub fn is_public(&self, initializer: &str) -> bool {
+        self.all_public || self.public.contains(initializer)
+    }
+}
 
 /// Names from the original ONNX graph that tract does not keep.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +52,7 @@ pub const SUPPORTED_ONNX_OPS: &[&str] = &[
     "Concat",
     "Constant",
     "ConstantOfShape",
+    "CumSum",
     "Div",
     "Einsum",
     "Equal",
@@ -58,6 +75,7 @@ pub const SUPPORTED_ONNX_OPS: &[&str] = &[
     "Min",
     "Mul",
     "Neg",
+    "Not",
     "Pow",
     "Range",
     "Reciprocal",
@@ -166,6 +184,7 @@ pub fn import(
     request: &ShapeRequest,
     frac_bits: u32,
     public_inputs: &[String],
+    visibility: &WeightVisibility,
 ) -> Result<(Program, Weights), FrontendError> {
     let model_name = path
         .file_stem()
@@ -174,7 +193,7 @@ pub fn import(
     // tract may panic on malformed models; turn that into an error rather than a crash.
     let run = || -> Result<(Program, Weights), FrontendError> {
         let loaded = load::load(path, request)?;
-        lower::lower(&loaded, &model_name, frac_bits, public_inputs)
+        lower::lower(&loaded, &model_name, frac_bits, public_inputs, visibility)
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     match result {

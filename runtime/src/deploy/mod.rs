@@ -30,7 +30,10 @@ pub use config::DeployConfig;
 pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions};
 
 use crate::client::loaded_shape;
-use crate::client::{collect_outputs, share_inputs_with, OutputValue, PublicInputPolicy};
+use crate::client::{
+    collect_outputs, merge_outputs, run_prologue, share_inputs_with, OutputValue,
+    PublicInputPolicy,
+};
 use crate::engine::PartyReport;
 use crate::error::RuntimeError;
 use crate::net::tcp::{Security, TcpTransport};
@@ -465,12 +468,16 @@ pub fn run_client_with(
 ) -> Result<ClientRun, DeployError> {
     let start = Instant::now();
     crate::engine::check_program(&program.low)?;
-    public_inputs.check(&program.low)?;
+    let (public_inputs, _) = public_inputs.resolve(&program.program, &program.low)?;
+    // The prologue first: a bad input fails here, before any connection.
+    let prologue = run_prologue(&program.program, inputs)?;
     let mut tcp = config.tcp(security);
     tcp.max_frame = frame_limits(&program.low, CLIENT);
     let mut transport = TcpTransport::connect_client(&tcp, program.program_hash())?;
-    let client_bytes_sent = share_inputs_with(&mut transport, &program.low, inputs, public_inputs)?;
+    let client_bytes_sent =
+        share_inputs_with(&mut transport, &program.low, &prologue.sends, &public_inputs)?;
     let outputs = collect_outputs(&mut transport, &program.low)?;
+    let outputs = merge_outputs(&program.program, outputs, &prologue)?;
     let mut parties = [PartyCounters::default(); 3];
     for (party, counters) in parties.iter_mut().enumerate() {
         let bytes = transport.recv(party)?;

@@ -9,13 +9,26 @@ use std::path::Path;
 
 fn public_inputs(program: &str) -> Vec<String> {
     let container = secc::artifact::load(Path::new(program)).unwrap();
-    container
+    let declared: Vec<String> = container
+        .program
+        .inputs
+        .iter()
+        .filter(|i| i.role == secc_ir::InputRole::ClientPublic)
+        .map(|i| i.name.clone())
+        .collect();
+    // What the client would send in the clear, traced back through its prologue to the inputs
+    // it is computed from, allowing everything declared: the same inputs, and only they.
+    let (_, cleared) = secc_runtime::PublicInputPolicy::allowing(declared.clone())
+        .resolve(&container.program, &container.low)
+        .unwrap();
+    let sent_public = container
         .low
         .inputs
         .iter()
-        .filter(|i| i.form == InputForm::Public)
-        .map(|i| i.name.clone())
-        .collect()
+        .any(|i| i.form == InputForm::Public);
+    assert_eq!(sent_public, !cleared.is_empty());
+    assert!(cleared.iter().all(|c| declared.contains(c)), "{cleared:?}");
+    declared
 }
 
 /// The MLP fixture (secret input `x`) compiled with `flags`.
@@ -87,4 +100,47 @@ fn the_client_sends_in_the_clear_only_what_it_allows_and_says_so() {
     let run: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
     let error = run["max_abs_error"].as_object().unwrap();
     assert!(error.values().all(|e| e.as_f64().unwrap() <= 1e-2), "{run}");
+}
+
+/// The client does not take the program's word: a low-level input that a tampered program
+/// declares public is traced back through the prologue to the client inputs it is computed
+/// from, and refused (naming that input) unless the client allows it; a public input that is
+/// none of the prologue's sends is refused as inconsistent.
+#[test]
+fn a_program_that_declares_a_secret_derived_send_public_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bert, _) = compile_fixture("bert_cls_opset17", &[], dir.path());
+    let container = secc::artifact::load(Path::new(&bert)).unwrap();
+    let policy = secc_runtime::PublicInputPolicy::default();
+    let (_, cleared) = policy
+        .resolve(&container.program, &container.low)
+        .unwrap();
+    assert_eq!(cleared, vec!["attention_mask"]);
+
+    let mut tampered = container.low.clone();
+    let ids = tampered
+        .inputs
+        .iter_mut()
+        .find(|i| i.name == "input_ids")
+        .expect("the token ids are sent");
+    ids.form = InputForm::Public;
+    let refused = policy
+        .resolve(&container.program, &tampered)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("input_ids"), "{refused}");
+    assert!(refused.contains("--allow-public-input input_ids"), "{refused}");
+
+    let mut renamed = container.low.clone();
+    let public = renamed
+        .inputs
+        .iter_mut()
+        .find(|i| i.form == InputForm::Public)
+        .expect("the mask bias is public");
+    public.name = "not_a_send".into();
+    let refused = policy
+        .resolve(&container.program, &renamed)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("not_a_send") && refused.contains("inconsistent"), "{refused}");
 }

@@ -15,6 +15,7 @@ struct Compiled {
     low: secc_ir::lir::LowProgram,
     weights: Vec<secc_ir::Tensor>,
     inputs: HashMap<String, ndarray::ArrayD<f64>>,
+    policy: secc_runtime::PublicInputPolicy,
 }
 
 /// `secc compile MODEL --seq-len 8 FLAGS`, loaded back, with the completed inputs of `input`.
@@ -24,17 +25,30 @@ fn compiled(model: &str, flags: &[&str], input: &str, dir: &Path) -> Compiled {
     let input_path = models().join("inputs").join(input);
     let given = secc::inputs::read(&input_path).unwrap();
     let inputs = secc::inputs::complete(&container.program, &given, &input_path).unwrap();
+    // The client's side: its prologue's sends and its default allowance, resolved against the
+    // program (the attention-mask bias goes in the clear).
+    let sends = secc_runtime::run_prologue(&container.program, &inputs)
+        .unwrap()
+        .sends;
+    let (policy, _) = secc_runtime::PublicInputPolicy::default()
+        .resolve(&container.program, &container.low)
+        .unwrap();
     Compiled {
         weights: container.weights.clone().expect("the owner's file").tensors,
         low: container.low,
-        inputs,
+        inputs: sends,
+        policy,
     }
 }
 
 fn audited(c: &Compiled, mutation: Option<Mutation>) -> (secc_runtime::RunReport, audit::Log) {
     let context = audit::Context::new(mutation);
     audit::install(Some(context.clone()));
-    let report = secc_runtime::run_local(&c.low, &c.weights, &c.inputs);
+    let options = secc_runtime::LocalOptions {
+        public_inputs: c.policy.clone(),
+        ..Default::default()
+    };
+    let report = secc_runtime::run_local_with(&c.low, &c.weights, &c.inputs, &options);
     audit::install(None);
     (report.expect("the run succeeds"), context.take())
 }
@@ -45,6 +59,14 @@ fn every_word_of_the_bert_fixture_runs_is_padded_by_a_key_its_receiver_lacks() {
     for model in ["bert_opset17", "bert_cls_opset14"] {
         for mode in ["secformer", "puma"] {
             let c = compiled(model, &["--mode", mode], "bert_pad.json", dir.path());
+            let clear: usize = c
+                .low
+                .inputs
+                .iter()
+                .filter(|i| i.form == secc_ir::lir::InputForm::Public)
+                .map(|i| i.shape.iter().product::<usize>())
+                .sum();
+            assert_eq!(clear, 64, "{model} {mode}");
             let (_, log) = audited(&c, None);
             let summary =
                 audit::check(&log).unwrap_or_else(|e| panic!("{model} in {mode} mode:\n{e}"));
@@ -52,8 +74,9 @@ fn every_word_of_the_bert_fixture_runs_is_padded_by_a_key_its_receiver_lacks() {
             for party in 0..3 {
                 assert!(summary.words[party] > 1000, "{model} {mode}: P{party}");
                 assert!(summary.stream_words[party] > 0 && summary.zero_share_words[party] > 0);
-                // The attention mask, and nothing else, in the clear: 8 positions.
-                assert_eq!(summary.clear_words[party], 8, "{model} {mode}: P{party}");
+                // In the clear exactly the public sends, which `resolve` traced back to the
+                // attention mask alone (the prologue sends its additive bias, [1, 1, 8, 8]).
+                assert_eq!(summary.clear_words[party], clear as u64, "{model} {mode}: P{party}");
             }
         }
     }

@@ -112,9 +112,7 @@ fn a_program_that_declares_a_secret_derived_send_public_is_refused() {
     let (bert, _) = compile_fixture("bert_cls_opset17", &[], dir.path());
     let container = secc::artifact::load(Path::new(&bert)).unwrap();
     let policy = secc_runtime::PublicInputPolicy::default();
-    let (_, cleared) = policy
-        .resolve(&container.program, &container.low)
-        .unwrap();
+    let (_, cleared) = policy.resolve(&container.program, &container.low).unwrap();
     assert_eq!(cleared, vec!["attention_mask"]);
 
     let mut tampered = container.low.clone();
@@ -129,7 +127,10 @@ fn a_program_that_declares_a_secret_derived_send_public_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("input_ids"), "{refused}");
-    assert!(refused.contains("--allow-public-input input_ids"), "{refused}");
+    assert!(
+        refused.contains("--allow-public-input input_ids"),
+        "{refused}"
+    );
 
     let mut renamed = container.low.clone();
     let public = renamed
@@ -142,5 +143,8 @@ fn a_program_that_declares_a_secret_derived_send_public_is_refused() {
         .resolve(&container.program, &renamed)
         .unwrap_err()
         .to_string();
-    assert!(refused.contains("not_a_send") && refused.contains("inconsistent"), "{refused}");
+    assert!(
+        refused.contains("not_a_send") && refused.contains("inconsistent"),
+        "{refused}"
+    );
 }

@@ -76,7 +76,10 @@ fn every_word_of_the_bert_fixture_runs_is_padded_by_a_key_its_receiver_lacks() {
                 assert!(summary.stream_words[party] > 0 && summary.zero_share_words[party] > 0);
                 // In the clear exactly the public sends, which `resolve` traced back to the
                 // attention mask alone (the prologue sends its additive bias, [1, 1, 8, 8]).
-                assert_eq!(summary.clear_words[party], clear as u64, "{model} {mode}: P{party}");
+                assert_eq!(
+                    summary.clear_words[party], clear as u64,
+                    "{model} {mode}: P{party}"
+                );
             }
         }
     }

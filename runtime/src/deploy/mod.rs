@@ -31,8 +31,7 @@ pub use processes::{find_party_binary, run_local_processes, LocalProcessOptions}
 
 use crate::client::loaded_shape;
 use crate::client::{
-    collect_outputs, merge_outputs, run_prologue, share_inputs_with, OutputValue,
-    PublicInputPolicy,
+    collect_outputs, merge_outputs, run_prologue, share_inputs_with, OutputValue, PublicInputPolicy,
 };
 use crate::engine::PartyReport;
 use crate::error::RuntimeError;
@@ -474,8 +473,12 @@ pub fn run_client_with(
     let mut tcp = config.tcp(security);
     tcp.max_frame = frame_limits(&program.low, CLIENT);
     let mut transport = TcpTransport::connect_client(&tcp, program.program_hash())?;
-    let client_bytes_sent =
-        share_inputs_with(&mut transport, &program.low, &prologue.sends, &public_inputs)?;
+    let client_bytes_sent = share_inputs_with(
+        &mut transport,
+        &program.low,
+        &prologue.sends,
+        &public_inputs,
+    )?;
     let outputs = collect_outputs(&mut transport, &program.low)?;
     let outputs = merge_outputs(&program.program, outputs, &prologue)?;
     let mut parties = [PartyCounters::default(); 3];

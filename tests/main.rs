@@ -4,6 +4,7 @@ mod accuracy;
 mod bad_input;
 mod bench;
 mod common;
+mod conformance;
 mod frontend;
 mod golden;
 mod puma_e2e;

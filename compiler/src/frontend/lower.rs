@@ -27,7 +27,9 @@ use secc_ir::{CompareKind, Encoding, GeluKind, InputRole, Op, Program, Tensor, V
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::array::{Gather, GatherNd, MultiBroadcastTo, Slice, TypedConcat};
+use tract_onnx::tract_core::ops::array::{
+    Gather, GatherElements, GatherNd, MultiBroadcastTo, Slice, TypedConcat,
+};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -368,6 +370,9 @@ impl<'m> Lowerer<'m> {
         if let Some(op) = node.op_as::<Gather>() {
             return self.lower_gather(op.axis, node);
         }
+        if let Some(op) = node.op_as::<GatherElements>() {
+            return super::ops_gather::lower_gather_elements(self, op.axis, node);
+        }
         if let Some(op) = node.op_as::<GatherNd>() {
             return self.lower_gather_nd(op.batch_dims, node);
         }
@@ -604,6 +609,9 @@ impl<'m> Lowerer<'m> {
                 &self.model.node(inputs[0].node).name,
                 "IsNaN is only supported as `Where(IsNaN(p), c, p)` after a Softmax",
             ));
+        }
+        if let Some(v) = super::ops_mask::masked_fill_before_softmax(self, node)? {
+            return Ok(v);
         }
         let args = self.input_values()?;
         if self.program.ty(args[0]).is_secret() {

@@ -35,6 +35,7 @@ pass without being listed. --write-supported FILE rewrites FILE with the rows th
 import argparse
 import collections
 import json
+import os
 import re
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def check_row(secc, base, work, row):
         res["error"] = f"export: {row['export_error']}"
         res["stage"] = "export"
         return res
-    model, inp = str(base / row["onnx"]), str(base / row["input"])
+    model, inp = row["onnx"], row["input"]
     want = outputs(json.loads((base / row["expected"]).read_text()))
     shape = ["--seq-len", str(row["seq"]), "--batch", str(row["batch"])]
 
@@ -275,9 +276,17 @@ def main():
         if flag:
             rows = [r for r in rows if r[key] in flag.split(",")]
     results = []
+    # Error lines name the exports by OUT_DIR-relative paths, so the table does not depend on
+    # where the matrix ran.
+    args.dir = args.dir.resolve()
+    args.secc = str(Path(args.secc).resolve())
+    for name in ("docs", "check", "write_supported"):
+        if getattr(args, name):
+            setattr(args, name, getattr(args, name).resolve())
+    os.chdir(args.dir)
     for row in rows:
         started = time.time()
-        res = check_row(args.secc, args.dir, args.dir / "work", row)
+        res = check_row(args.secc, args.dir, Path("work"), row)
         res["total_s"] = round(time.time() - started, 1)
         status = "ok" if res.get("pass") else res["error"]
         print(f"{res['id']}: ref {fmt_err(res.get('reference_error'))} mpc "

@@ -5,6 +5,7 @@ mod bad_input;
 mod bench;
 mod common;
 mod declassify;
+mod conformance;
 mod frontend;
 mod golden;
 mod puma_e2e;

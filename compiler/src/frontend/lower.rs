@@ -475,12 +475,17 @@ impl<'m> Lowerer<'m> {
         if let Some(op) = node.op_as::<Gather>() {
             return self.lower_gather(op.axis, node);
         }
-        if let Some(op) = node.op_as::<GatherNd>() {
-            return self.lower_gather_nd(op.batch_dims, node);
-        }
         if let Some(op) = node.op_as::<GatherElements>() {
+            // Constant indices (DeBERTa's relative positions): a local gather of any data;
+            // computed indices (the client's prologue): the IR's own op.
+            if self.constant(node.inputs[1]).is_some() {
+                return super::ops_gather::lower_gather_elements(self, op.axis, node);
+            }
             let args = self.input_values()?;
             return v(self.push(Op::GatherElements { axis: op.axis }, args)?);
+        }
+        if let Some(op) = node.op_as::<GatherNd>() {
+            return self.lower_gather_nd(op.batch_dims, node);
         }
         if let Some(op) = node.op_as::<CumSum>() {
             let args = self.input_values()?;
@@ -724,6 +729,9 @@ impl<'m> Lowerer<'m> {
                 &self.model.node(inputs[0].node).name,
                 "IsNaN is only supported as `Where(IsNaN(p), c, p)` after a Softmax",
             ));
+        }
+        if let Some(v) = super::ops_mask::masked_fill_before_softmax(self, node)? {
+            return Ok(v);
         }
         let args = self.input_values()?;
         if self.program.ty(args[0]).is_secret() {

@@ -9,6 +9,8 @@
 pub mod einsum;
 pub mod load;
 pub mod lower;
+pub mod ops_gather;
+pub mod ops_mask;
 
 use crate::error::FrontendError;
 use secc_ir::{Program, Weights};

@@ -242,7 +242,13 @@ pub fn share_inputs_with<T: Transport>(
             ));
         }
         let values = ring::row_major(value);
-        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+        // A public value travels as f64 and may be infinite (an additive attention mask of
+        // -inf, computed by the client's prologue); a secret one is encoded in the ring.
+        let public = input.form == InputForm::Public;
+        if let Some(bad) = values
+            .iter()
+            .find(|v| v.is_nan() || (!public && v.is_infinite()))
+        {
             return Err(input_error(&input.name, format!("holds {bad}")));
         }
         let (plain, frac_bits) = match input.form {

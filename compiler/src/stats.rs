@@ -149,17 +149,24 @@ fn form_text(form: &InputForm) -> String {
     }
 }
 
-/// The client's prologue as JSON: the ops it computes (count by kind, the ONNX nodes), what it
+/// The client's prologue as JSON: the ops it computes (count by kind; `origins`, the ONNX nodes
+/// they come from, in program order), what it
 /// sends (name, shape, form) and the outputs it keeps (computes itself).
 pub fn prologue_json(program: &Program, low: &LowProgram) -> Value {
     let partition = Partition::of(program);
     let computed = partition.computed(program);
     let mut ops: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut origins: Vec<&str> = Vec::new();
     for &v in &computed {
-        *ops.entry(program.nodes[v].op.name()).or_insert(0) += 1;
+        let node = &program.nodes[v];
+        *ops.entry(node.op.name()).or_insert(0) += 1;
+        if !origins.contains(&node.origin.as_str()) {
+            origins.push(&node.origin);
+        }
     }
     json!({
         "ops": ops,
+        "origins": origins,
         "sends": low.inputs.iter().map(|i| json!({
             "name": i.name, "shape": i.shape, "form": form_text(&i.form),
         })).collect::<Vec<_>>(),

@@ -149,21 +149,30 @@ fn form_text(form: &InputForm) -> String {
     }
 }
 
-/// The client's prologue as JSON: the ops it computes (count by kind; `origins`, the ONNX nodes
-/// they come from, in program order), what it
-/// sends (name, shape, form) and the outputs it keeps (computes itself).
-pub fn prologue_json(program: &Program, low: &LowProgram) -> Value {
-    let partition = Partition::of(program);
-    let computed = partition.computed(program);
-    let mut ops: BTreeMap<&str, usize> = BTreeMap::new();
+/// The prologue's nodes counted by op kind, and the ONNX nodes they come from (first seen first).
+fn computed_ops<'p>(
+    program: &'p Program,
+    computed: &[secc_ir::ValueId],
+) -> (BTreeMap<&'static str, usize>, Vec<&'p str>) {
+    let mut ops: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut origins: Vec<&str> = Vec::new();
-    for &v in &computed {
+    for &v in computed {
         let node = &program.nodes[v];
         *ops.entry(node.op.name()).or_insert(0) += 1;
         if !origins.contains(&node.origin.as_str()) {
             origins.push(&node.origin);
         }
     }
+    (ops, origins)
+}
+
+/// The client's prologue as JSON: the ops it computes (count by kind; `origins`, the ONNX nodes
+/// they come from, in program order), what it
+/// sends (name, shape, form) and the outputs it keeps (computes itself).
+pub fn prologue_json(program: &Program, low: &LowProgram) -> Value {
+    let partition = Partition::of(program);
+    let computed = partition.computed(program);
+    let (ops, origins) = computed_ops(program, &computed);
     json!({
         "ops": ops,
         "origins": origins,
@@ -183,15 +192,7 @@ pub fn prologue(program: &Program, low: &LowProgram) -> String {
     if computed.is_empty() {
         s.push_str("client prologue: none (the client sends its inputs as they are)\n");
     } else {
-        let mut ops: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut origins: Vec<&str> = Vec::new();
-        for &v in &computed {
-            let node = &program.nodes[v];
-            *ops.entry(node.op.name()).or_insert(0) += 1;
-            if !origins.contains(&node.origin.as_str()) {
-                origins.push(&node.origin);
-            }
-        }
+        let (ops, origins) = computed_ops(program, &computed);
         let ops: Vec<String> = ops.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(
             s,

@@ -132,22 +132,30 @@ fn secrets(x: [f64; 2], wide: f64, w: [f64; 2]) -> Secrets {
     }
 }
 
+/// What one party received, word by word, shared with its recording endpoint.
+type View = Arc<Mutex<Vec<u64>>>;
+
+/// A fresh in-process mesh whose three party endpoints record every word they receive.
+fn recorded_mesh() -> ([Recorder; 3], Vec<View>, InprocTransport) {
+    let mut endpoints = mesh(Duration::from_secs(20));
+    let client = endpoints.pop().unwrap();
+    let logs: Vec<View> = (0..3).map(|_| Arc::default()).collect();
+    let parties: Vec<Recorder> = endpoints
+        .into_iter()
+        .zip(&logs)
+        .map(|(inner, view)| Recorder {
+            inner,
+            view: view.clone(),
+        })
+        .collect();
+    (parties.try_into().ok().unwrap(), logs, client)
+}
+
 /// Views of the three parties over `RUNS` honest runs: [party][run][position].
 fn honest_views(program: &LowProgram, s: &Secrets) -> Vec<Vec<Vec<u64>>> {
     let mut views: Vec<Vec<Vec<u64>>> = vec![Vec::new(); 3];
     for _ in 0..RUNS {
-        let mut endpoints = mesh(Duration::from_secs(20));
-        let client = endpoints.pop().unwrap();
-        let logs: Vec<Arc<Mutex<Vec<u64>>>> = (0..3).map(|_| Arc::default()).collect();
-        let parties: Vec<Recorder> = endpoints
-            .into_iter()
-            .zip(&logs)
-            .map(|(inner, view)| Recorder {
-                inner,
-                view: view.clone(),
-            })
-            .collect();
-        let parties: [Recorder; 3] = parties.try_into().ok().unwrap();
+        let (parties, logs, client) = recorded_mesh();
         run_with_transports(program, &s.weights, &s.inputs, parties, client).unwrap();
         for (party, log) in logs.iter().enumerate() {
             views[party].push(log.lock().unwrap().clone());
@@ -401,18 +409,7 @@ fn the_view_checker_fails_when_the_truncation_mask_is_cut_to_63_bits() {
 fn bit_views(program: &LowProgram, s: &Secrets, mutation: Option<Mutation>) -> Vec<Vec<Vec<u64>>> {
     let mut views: Vec<Vec<Vec<u64>>> = vec![Vec::new(); 3];
     for _ in 0..RUNS {
-        let mut endpoints = mesh(Duration::from_secs(20));
-        let client = endpoints.pop().unwrap();
-        let logs: Vec<Arc<Mutex<Vec<u64>>>> = (0..3).map(|_| Arc::default()).collect();
-        let parties: Vec<Recorder> = endpoints
-            .into_iter()
-            .zip(&logs)
-            .map(|(inner, view)| Recorder {
-                inner,
-                view: view.clone(),
-            })
-            .collect();
-        let parties: [Recorder; 3] = parties.try_into().ok().unwrap();
+        let (parties, logs, client) = recorded_mesh();
         let context = audit::Context::new(mutation);
         audit::install(Some(context.clone()));
         let run = run_with_transports(program, &s.weights, &s.inputs, parties, client);

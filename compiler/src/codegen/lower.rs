@@ -8,27 +8,17 @@
 //! the low-level program's inputs, in that order. Program outputs the client computes itself
 //! are not outputs of the low-level program.
 
-use super::compose::{mul_shares, relu, settle_product, truncate};
 use super::emit::Emitter;
-use super::nonlinear;
-use super::puma_rsqrt;
+use super::protocols::arith::{
+    self, constant_precision, mul_shares, ring_scalar, settle_product, truncate,
+};
+use super::protocols::compare::relu;
+use super::protocols::{puma, range_reduction, secformer};
 use super::CodegenError;
 use secc_ir::lir::{InputForm, LocalInstr, LowInput, LowOutput, LowParam, Reg, RegKind, StructOp};
 use secc_ir::prologue::Partition;
 use secc_ir::{Encoding, Node, Op, Program, Tensor, ValueId, Visibility};
 use std::collections::HashMap;
-
-/// Fraction bits for encoding a public constant: about 20 significant bits for its largest
-/// magnitude, at least the program's scale and at most 30 (so that a product with a secret of
-/// magnitude below 2^16 stays below 2^62).
-pub fn constant_precision(value: &Tensor, frac: u32) -> u32 {
-    let max = value.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if max == 0.0 || !max.is_finite() {
-        return frac;
-    }
-    let wanted = 20 - max.log2().floor() as i64;
-    wanted.clamp(i64::from(frac), 30) as u32
-}
 
 /// Whether x is 2^k for an integer k (possibly negative).
 fn is_power_of_two(x: f64) -> bool {
@@ -352,7 +342,7 @@ impl<'p> Lowering<'p> {
     ) -> Reg {
         if let (false, Some(k)) = (matmul, self.inverse_power_of_two(public_value)) {
             let fs = self.e.frac(secret);
-            let scaled = nonlinear::rescale(&mut self.e, secret, fs + k);
+            let scaled = arith::rescale(&mut self.e, secret, fs + k);
             if self.e.shape(scaled) == out_shape {
                 return scaled;
             }
@@ -637,7 +627,7 @@ impl<'p> Lowering<'p> {
                     );
                 }
                 let bias = args.get(1).map(|b| b.reg);
-                nonlinear::quad2_softmax(
+                secformer::quad2_softmax(
                     &mut self.e,
                     args[0].reg,
                     bias,
@@ -646,8 +636,8 @@ impl<'p> Lowering<'p> {
                     *iterations,
                 )
             }
-            Op::SecGelu => nonlinear::sec_gelu(&mut self.e, args[0].reg),
-            Op::SecTanh => nonlinear::sec_tanh(&mut self.e, args[0].reg),
+            Op::SecGelu => secformer::sec_gelu(&mut self.e, args[0].reg),
+            Op::SecTanh => secformer::sec_tanh(&mut self.e, args[0].reg),
             Op::SecLayerNorm {
                 eps,
                 deflation,
@@ -661,7 +651,7 @@ impl<'p> Lowering<'p> {
                         self.invalid(v, "deflation times the row length must be a power of two")
                     );
                 }
-                nonlinear::sec_layer_norm(
+                secformer::sec_layer_norm(
                     &mut self.e,
                     x.reg,
                     gamma,
@@ -681,7 +671,7 @@ impl<'p> Lowering<'p> {
                 if !is_power_of_two(*deflation) {
                     return Err(self.invalid(v, "the deflation must be a power of two"));
                 }
-                nonlinear::goldschmidt_div(
+                secformer::goldschmidt_div(
                     &mut self.e,
                     args[0].reg,
                     args[1].reg,
@@ -689,8 +679,8 @@ impl<'p> Lowering<'p> {
                     *iterations,
                 )
             }
-            Op::PumaGelu => nonlinear::puma_gelu(&mut self.e, args[0].reg),
-            Op::PumaTanh => nonlinear::puma_tanh(&mut self.e, args[0].reg),
+            Op::PumaGelu => puma::puma_gelu(&mut self.e, args[0].reg),
+            Op::PumaTanh => puma::puma_tanh(&mut self.e, args[0].reg),
             Op::PumaSoftmax {
                 axis,
                 iterations,
@@ -708,7 +698,7 @@ impl<'p> Lowering<'p> {
                 if !(1..=8).contains(exp_squarings) {
                     return Err(self.invalid(v, "the exponential needs 1 to 8 squarings"));
                 }
-                nonlinear::puma_softmax(&mut self.e, args[0].reg, bias, *iterations, *exp_squarings)
+                puma::puma_softmax(&mut self.e, args[0].reg, bias, *iterations, *exp_squarings)
             }
             Op::PumaLayerNorm {
                 eps,
@@ -718,7 +708,7 @@ impl<'p> Lowering<'p> {
                 let [x, gamma, beta] = [0, 1, 2].map(|i| args[i]);
                 let (gamma, beta) = (self.share_or_ring(gamma), self.share_or_ring(beta));
                 self.check_octaves(v, *iterations, *octaves)?;
-                puma_rsqrt::puma_layer_norm(
+                range_reduction::puma_layer_norm(
                     &mut self.e,
                     x.reg,
                     gamma,
@@ -733,14 +723,14 @@ impl<'p> Lowering<'p> {
                 octaves,
             } => {
                 self.check_octaves(v, *iterations, *octaves)?;
-                puma_rsqrt::puma_rsqrt(&mut self.e, args[0].reg, *iterations, *octaves)
+                range_reduction::puma_rsqrt(&mut self.e, args[0].reg, *iterations, *octaves)
             }
             Op::PumaSqrt {
                 iterations,
                 octaves,
             } => {
                 self.check_octaves(v, *iterations, *octaves)?;
-                puma_rsqrt::puma_sqrt(&mut self.e, args[0].reg, *iterations, *octaves)
+                range_reduction::puma_sqrt(&mut self.e, args[0].reg, *iterations, *octaves)
             }
             Op::PumaReciprocal {
                 iterations,
@@ -756,7 +746,7 @@ impl<'p> Lowering<'p> {
                     Some(a) => Some(self.encode(a.reg, self.frac)),
                     None => None,
                 };
-                puma_rsqrt::puma_reciprocal(
+                range_reduction::puma_reciprocal(
                     &mut self.e,
                     args[0].reg,
                     numerator,
@@ -770,7 +760,7 @@ impl<'p> Lowering<'p> {
                 // max(y, lo) = lo + relu(y - lo); min(y, hi) = hi - relu(hi - y).
                 for (bound, lower) in [(min, true), (max, false)] {
                     let Some(bound) = bound else { continue };
-                    let c = nonlinear::ring_scalar(&mut self.e, *bound, frac);
+                    let c = ring_scalar(&mut self.e, *bound, frac);
                     let y_shape = self.e.shape(y);
                     let diff = self.e.reg(RegKind::Rss, &y_shape, frac);
                     let (a, b) = if lower { (y, c) } else { (c, y) };

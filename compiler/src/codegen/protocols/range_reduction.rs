@@ -17,13 +17,21 @@
 //! 10 + 2 + 2k + 2 = 22 for k = 4; layer norm 2 (mean) + 2 (variance) + 22 = 26. Bytes: the
 //! J = hi - lo = 45 comparisons (F = 16) dominate, about 282 words per element per party; the
 //! layer norm compares once per row.
+//!
+//! Invariants: outside the octaves the result is not the function (below 2^lo the octave
+//! function saturates); `Octaves` must fit the ring at the program's scale (lowering checks it
+//! against `Octaves::for_frac_bits`). Every scale is chosen by [`fitting_scale`] so that no
+//! product reaches 2^61 before its truncation.
+//!
+//! Security: the comparisons against public thresholds are [`super::compare`]'s (nothing
+//! opened); the octave functions are local products by public vectors; the normalisation and
+//! Goldschmidt's iteration are products of shares and truncations ([`super::arith`]). The octave
+//! of x stays secret: it exists only as shares of the comparison bits.
 
-use super::compose::{bit_to_arith, msb_bounded, truncate};
-use super::emit::Emitter;
-use super::nonlinear::{
-    add, centred_rows, encode_public, goldschmidt_reciprocal, goldschmidt_rsqrt, product,
-    ring_scalar, sub, times_public,
-};
+use super::arith::{add, encode_public, product, ring_scalar, sub, times_public, truncate};
+use super::compare::{bit_to_arith, msb_bounded};
+use super::secformer::{centred_rows, goldschmidt_reciprocal, goldschmidt_rsqrt};
+use crate::codegen::emit::Emitter;
 use secc_ir::approx::{self, Octaves};
 use secc_ir::lir::{LocalInstr, Reg, RegKind, StructOp};
 use secc_ir::{Encoding, Tensor};
@@ -211,7 +219,7 @@ pub fn puma_layer_norm(
         (d as f64 * approx::octave_scale(centre, i)).sqrt()
     });
     let cr = product(e, centred, r, 0, frac);
-    let crg = super::nonlinear::times_share_or_public(e, cr, gamma, frac);
+    let crg = super::arith::times_share_or_public(e, cr, gamma, frac);
     let normalised = product(e, crg, y, 0, frac);
     add(e, normalised, beta)
 }

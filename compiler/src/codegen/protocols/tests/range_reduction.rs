@@ -3,9 +3,7 @@
 //! range [2^-16, 2^30) (each octave's bottom, its boundary from below, odd and even octaves),
 //! with the measured cost equal to the prediction.
 
-// Protocol tests lower whole programs between the parties, the client's prologue included.
-use super::generate_in_mpc as generate;
-use super::tests_nonlinear::{array, mpc_and_plain, unary, Lcg};
+use super::{array, generate, mpc_and_plain, unary, Lcg};
 use secc_ir::approx::{self, Octaves};
 use secc_ir::{Encoding, InputRole, Op, Program, Tensor};
 use std::collections::HashMap;

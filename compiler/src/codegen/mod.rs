@@ -1,8 +1,9 @@
 //! Codegen: lowers a verified IR program into the low-level protocol program ([`secc_ir::lir`]).
 //!
-//! Owns protocol selection per IR node ([`lower`]), the protocols composed from single steps
-//! ([`protocols`], one file per protocol family), the instruction emitter ([`emit`]), round
-//! batching ([`schedule`]) and the static cost report ([`cost`]).
+//! Owns protocol selection per IR node ([`lower`], which dispatches each operator to its
+//! family's lowering), the protocols composed from single steps ([`protocols`], one file per
+//! protocol family), the instruction emitter ([`emit`]), round batching ([`schedule`]) and the
+//! static cost report ([`cost`]).
 //! Invariant of its output: every instruction is local or exactly one communication step, every
 //! register is written once before it is read, and [`secc_ir::lir::LowProgram::predicted_cost`]
 //! is the cost the runtime measures.
@@ -12,8 +13,6 @@ pub mod emit;
 pub mod lower;
 pub mod protocols;
 pub mod schedule;
-#[cfg(test)]
-mod tests;
 
 use secc_ir::lir::LowProgram;
 use secc_ir::prologue::Partition;

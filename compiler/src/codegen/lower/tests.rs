@@ -1,8 +1,8 @@
-//! Codegen tests on hand-built IR programs: the stage structure and the exact predicted cost,
+//! Lowering tests on hand-built IR programs: the stage structure and the exact predicted cost,
 //! derived by hand from the protocol definitions in `protocols` and `ir::lir`.
 
 // Protocol tests lower whole programs between the parties, the client's prologue included.
-use super::generate_in_mpc as generate;
+use crate::codegen::generate_in_mpc as generate;
 use secc_ir::lir::{CommInstr, InputForm, LocalInstr};
 use secc_ir::{Encoding, InputRole, Op, Program, Tensor};
 
@@ -218,7 +218,7 @@ fn what_reads_no_parameter_is_the_clients_prologue() {
     let z = p.push(Op::Mul, vec![y, w], "mul").unwrap();
     p.add_output("y", y);
     p.add_output("z", z);
-    let low = super::generate(&p).unwrap();
+    let low = crate::codegen::generate(&p).unwrap();
     assert_eq!(low.inputs.len(), 1);
     assert_eq!(low.inputs[0].name, "where");
     assert_eq!(low.inputs[0].form, InputForm::Secret { frac_bits: 16 });

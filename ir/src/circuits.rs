@@ -1,5 +1,5 @@
 //! Boolean circuits written once as LIR instructions, for every program builder: codegen's
-//! emitter (`compiler/src/codegen/compose.rs`) and the runtime's reference compositions
+//! emitter (`compiler/src/codegen/protocols/compare.rs`) and the runtime's reference compositions
 //! (`runtime/src/protocols/compose.rs`), so the runtime's tests execute exactly the circuit the
 //! compiler emits.
 //!

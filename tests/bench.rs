@@ -62,6 +62,28 @@ fn tiny_json(extra: &[&str]) -> Value {
     );
     assert_eq!(report["cost_matches"], true);
     assert!(report["rounds"].as_u64().unwrap() > 0);
+    // The offline/online split: each phase's counters are its prediction, the preprocessing
+    // is one round carrying the dealers' seed-only words, the online phase has every stage's
+    // round, and the two phases add up to the total.
+    let (pre, online) = (&report["preprocessing"], &report["online"]);
+    for phase in [pre, online] {
+        assert_eq!(phase["rounds"], phase["predicted_rounds"], "{report}");
+        assert_eq!(
+            phase["bytes_sent"], phase["predicted_bytes_sent"],
+            "{report}"
+        );
+        assert_eq!(phase["cost_matches"], true);
+    }
+    assert_eq!(pre["rounds"], 1);
+    assert_eq!(online["rounds"], report["rounds"]);
+    for party in 0..3 {
+        let (p, o) = (
+            pre["bytes_sent"][party].as_u64().unwrap(),
+            online["bytes_sent"][party].as_u64().unwrap(),
+        );
+        assert!(p > 0 && o > 0, "{report}");
+        assert_eq!(p + o, report["bytes_sent"][party].as_u64().unwrap());
+    }
     let error = report["max_abs_error"].as_f64().unwrap();
     assert!(error < 1e-2, "max abs error {error}");
     // The cost report groups by layer: the embeddings and both encoder layers.
@@ -81,6 +103,7 @@ fn bench_prints_a_human_summary() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("(equal)"), "{text}");
     assert!(text.contains("layer.1"), "{text}");
+    assert!(text.contains("preprocessing"), "{text}");
 }
 
 #[test]

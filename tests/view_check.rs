@@ -67,9 +67,10 @@ fn every_word_of_the_bert_fixture_runs_is_padded_by_a_key_its_receiver_lacks() {
                 .map(|i| i.shape.iter().product::<usize>())
                 .sum();
             assert_eq!(clear, 64, "{model} {mode}");
-            let (_, log) = audited(&c, None);
+            let (run, log) = audited(&c, None);
             let summary =
                 audit::check(&log).unwrap_or_else(|e| panic!("{model} in {mode} mode:\n{e}"));
+            assert_phases_match_the_static_split(&c.low, &run, &log, &format!("{model} {mode}"));
             eprintln!("{model} {mode}: {summary:?}");
             for party in 0..3 {
                 assert!(summary.words[party] > 1000, "{model} {mode}: P{party}");
@@ -111,4 +112,44 @@ fn the_checker_fails_on_a_bert_run_with_either_leaky_truncation_mask() {
         let err = audit::check(&log).expect_err("the leak must be caught");
         assert!(err.contains(expected), "{mutation:?}: {err}");
     }
+}
+
+/// The preprocessing-first run: each party's counters of each phase equal the static split
+/// (`secc_ir::preprocessing::phase_costs`), the preprocessing is one round in which every
+/// party deals (the dealers rotate), and its messages are in the audited log (so the check
+/// above covered their words too).
+fn assert_phases_match_the_static_split(
+    low: &secc_ir::lir::LowProgram,
+    run: &secc_runtime::RunReport,
+    log: &audit::Log,
+    what: &str,
+) {
+    let costs = secc_ir::preprocessing::phase_costs(low);
+    assert_eq!(costs.preprocessing.rounds, 1, "{what}");
+    assert_eq!(costs.online.rounds, low.predicted_cost().rounds, "{what}");
+    for (party, p) in run.parties.iter().enumerate() {
+        assert!(
+            costs.preprocessing.bytes_sent[party] > 0,
+            "{what}: P{party}"
+        );
+        assert_eq!(p.preprocessing_rounds, 1, "{what}: P{party}");
+        assert_eq!(
+            p.preprocessing_bytes_sent, costs.preprocessing.bytes_sent[party],
+            "{what}: P{party}"
+        );
+        assert_eq!(p.rounds, costs.online.rounds, "{what}: P{party}");
+        assert_eq!(
+            p.bytes_sent - p.preprocessing_bytes_sent,
+            costs.online.bytes_sent[party],
+            "{what}: P{party}"
+        );
+    }
+    let preprocessing_words: u64 = log
+        .messages
+        .iter()
+        .filter(|m| m.stage == audit::PREPROCESSING)
+        .map(|m| m.words.len() as u64)
+        .sum();
+    let static_words: u64 = costs.preprocessing.bytes_sent.iter().sum::<u64>() / 8;
+    assert_eq!(preprocessing_words, static_words, "{what}");
 }

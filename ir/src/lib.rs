@@ -2,7 +2,8 @@
 //!
 //! Owns: value types ([`types`]), the closed operator set and its table ([`op`]), programs made of
 //! typed arenas ([`program`]), the verifier ([`verify`]), the text printer ([`print`]), DOT export
-//! ([`dot`]), RON dumps ([`dump`]), the f64 plaintext interpreter ([`interp`]), the client's prologue ([`prologue`]), the bytecode
+//! ([`dot`]), RON dumps ([`dump`]), the f64 plaintext interpreter ([`interp`]), the client's prologue ([`prologue`]), the offline/online split of low-level programs
+//! ([`preprocessing`]), the bytecode
 //! container shared with the runtime ([`bytecode`]) and boolean circuits written once as LIR for
 //! codegen and the runtime's reference compositions ([`circuits`]).
 //!
@@ -18,6 +19,7 @@ pub mod fixed;
 pub mod interp;
 pub mod lir;
 pub mod op;
+pub mod preprocessing;
 pub mod print;
 pub mod program;
 pub mod prologue;

@@ -24,7 +24,9 @@
 //! only registers written by an earlier instruction, where a communication step's result counts
 //! as written at the end of its stage; every register is written once; operand kinds match the
 //! instruction. Pairwise randomness for instruction `k` of the whole program comes from the
-//! pair's seed with ChaCha stream `k`, so parties never have to agree on a draw order.
+//! pair's seed with PRG stream `k` (AES-CTR, see the runtime's `prg`), so parties never have to
+//! agree on a draw order. [`crate::preprocessing`] splits the program into what runs before the
+//! request (input-independent work and the dealers' seed-only words) and the online rest.
 
 use crate::op::Op;
 use crate::tensor::Tensor;

@@ -105,11 +105,15 @@ pub struct Segment {
     pub pad: Pad,
 }
 
+/// The `stage` of the preprocessing round's messages.
+pub const PREPROCESSING: usize = usize::MAX;
+
 /// One message between two parties (one per peer per round), as sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub from: usize,
     pub to: usize,
+    /// The stage whose round carried it, or [`PREPROCESSING`].
     pub stage: usize,
     /// (instruction, start, len) of each step's payload in `words`.
     pub parts: Vec<(u64, usize, usize)>,
@@ -372,45 +376,65 @@ pub fn check(log: &Log) -> Result<Summary, String> {
     let mut summary = Summary::default();
     let mut seen: Vec<Seen> = (0..3).map(|_| Seen::default()).collect();
     let mut errors = Vec::new();
-    let mut steps = 0usize;
+    // A step's payload from one sender to one receiver may span two messages (its seed-only
+    // words in the preprocessing round, the rest in its stage's round): join its parts in the
+    // order they were sent, then check each step's whole payload once.
+    let mut payloads: BTreeMap<(usize, usize, u64), Vec<u64>> = BTreeMap::new();
+    let round = |stage: usize| {
+        if stage == PREPROCESSING {
+            "the preprocessing round".to_string()
+        } else {
+            format!("stage {stage}")
+        }
+    };
     for message in &log.messages {
         let (from, to) = (message.from, message.to);
         let mut next = 0;
         for &(instruction, start, len) in &message.parts {
             if start != next {
                 errors.push(format!(
-                    "P{from} -> P{to}, stage {}: gap in the message",
-                    message.stage
+                    "P{from} -> P{to}, {}: gap in the message",
+                    round(message.stage)
                 ));
             }
             next = start + len;
-            let at = |what: String| {
-                format!("P{to} receiving from P{from}, instruction {instruction}: {what}")
-            };
             let Some(wire) = message.words.get(start..start + len) else {
-                errors.push(at("the message is shorter than its parts".into()));
+                errors.push(format!(
+                    "P{to} receiving from P{from}, instruction {instruction}: the message is \
+                     shorter than its parts"
+                ));
                 continue;
             };
-            let mut segments = by_step.remove(&(from, to, instruction)).unwrap_or_default();
-            segments.sort_by_key(|s| s.start);
-            let result = check_step(
-                &seeds,
-                log.client_seed.as_ref(),
-                wire,
-                &segments,
-                &mut seen[to],
-                &mut summary,
-            );
-            if let Err(what) = result {
-                errors.push(at(what));
-            }
+            payloads
+                .entry((from, to, instruction))
+                .or_default()
+                .extend_from_slice(wire);
             summary.words[to] += len as u64;
-            steps += 1;
         }
         if next != message.words.len() {
             errors.push(format!(
-                "P{from} -> P{to}, stage {}: words after the last step",
-                message.stage
+                "P{from} -> P{to}, {}: words after the last step",
+                round(message.stage)
+            ));
+        }
+    }
+    let steps = payloads.len();
+    for ((from, to, instruction), wire) in &payloads {
+        let mut segments = by_step
+            .remove(&(*from, *to, *instruction))
+            .unwrap_or_default();
+        segments.sort_by_key(|s| s.start);
+        let result = check_step(
+            &seeds,
+            log.client_seed.as_ref(),
+            wire,
+            &segments,
+            &mut seen[*to],
+            &mut summary,
+        );
+        if let Err(what) = result {
+            errors.push(format!(
+                "P{to} receiving from P{from}, instruction {instruction}: {what}"
             ));
         }
     }

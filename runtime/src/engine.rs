@@ -1,18 +1,25 @@
 //! The per-party interpreter of a [`LowProgram`].
 //!
-//! Owns one party's execution: seed agreement with its two peers, receiving its input shares
-//! from the client, running every stage (local instructions, then one message per peer holding
-//! the payloads of all the stage's communication steps in step order), and sending its output
-//! components to the client.
+//! Owns one party's execution: seed agreement with its two peers, the preprocessing phase
+//! (before the client's input is read: the input-independent local instructions and one round
+//! carrying every dealer step's seed-only words, as `secc_ir::preprocessing` splits the
+//! program), receiving its input shares from the client, the online phase (every stage: the
+//! remaining local instructions, then one message per peer holding the online payloads of all
+//! the stage's communication steps in step order), and sending its output components to the
+//! client.
 //!
 //! Invariants:
 //! - The engine holds only this party's shares (see [`Share`]) and what it received; nothing
 //!   in it takes another party's share or a plaintext secret.
 //! - Every register is written once, with the kind and shape its declaration gives; every read
 //!   finds a written register. Violations are program errors naming the stage and instruction.
-//! - Message sizes are those of `LowProgram::step_elements`, on both the sending and the
-//!   receiving side, so the counters equal `LowProgram::predicted_cost` exactly. Seed
-//!   agreement and client traffic are counted separately.
+//! - Message sizes are those of `LowProgram::step_elements`, split into the seed-only part
+//!   (sent in the preprocessing round) and the online part, on both the sending and the
+//!   receiving side, so the counters equal `LowProgram::predicted_cost` exactly, and each
+//!   phase's counters equal `secc_ir::preprocessing::phase_costs`. Seed agreement and client
+//!   traffic are counted separately.
+//! - Every PRG draw of instruction k comes from stream k whichever phase makes it, so running
+//!   the preprocessing first changes no word a party draws.
 //! - Registers are freed after their last reader's stage, so memory follows the live set.
 //! - Each three-way product feeds at most one communication step ([`product_lineage`], checked
 //!   before the run): the masks of an `Add3` value's components sum to zero, so a second step
@@ -28,16 +35,26 @@ use crate::ring::{self, RingTensor};
 use crate::share::Share;
 use secc_ir::fixed;
 use secc_ir::lir::{CommInstr, LocalInstr, LowProgram, Reg, RegKind};
+use secc_ir::preprocessing::{self, online_elements, seed_only_elements, Split};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// What one party measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PartyReport {
     pub party: usize,
-    /// Stages with at least one communication step.
+    /// Stages with at least one communication step (the online rounds).
     pub rounds: u64,
-    /// Payload bytes sent to the other parties during the stages.
+    /// Payload bytes sent to the other parties for the program's steps, both phases.
     pub bytes_sent: u64,
+    /// The preprocessing round (1, or 0 when the program has no seed-only words).
+    pub preprocessing_rounds: u64,
+    /// Part of `bytes_sent` sent in the preprocessing round.
+    pub preprocessing_bytes_sent: u64,
+    /// Time of the preprocessing phase (after seed agreement, before the input is read).
+    pub preprocessing_wall: Duration,
+    /// Time from reading the client's input to sending the outputs.
+    pub online_wall: Duration,
     /// Messages sent to the other parties during the stages.
     pub messages_sent: u64,
     /// Bytes sent to the other parties while agreeing on seeds.
@@ -85,6 +102,12 @@ pub fn run_party_with_progress<T: Transport>(
         ..Default::default()
     };
     let seeds = agree_seeds(party, transport, &mut report)?;
+    let split = preprocessing::analyse(program);
+    let preprocessing_start = Instant::now();
+    let mut engine = Engine::new(party, program, seeds, params)?;
+    engine.preprocess(&split, transport, &mut report)?;
+    report.preprocessing_wall = preprocessing_start.elapsed();
+    let online_start = Instant::now();
     let input_bytes = transport.recv(CLIENT).map_err(|e| net(party, e))?;
     let input_words = ring::bytes_to_words(&input_bytes).ok_or_else(|| {
         net(
@@ -96,11 +119,11 @@ pub fn run_party_with_progress<T: Transport>(
             },
         )
     })?;
-    let inputs = parse_input_message(program, party, &input_words)?;
-    let mut engine = Engine::new(party, program, seeds, inputs, params)?;
+    engine.inputs = parse_input_message(program, party, &input_words)?;
     let mut instruction = 0u64;
     for (index, stage) in program.stages.iter().enumerate() {
-        engine.run_stage(index, instruction, transport, &mut report)?;
+        let skip = &split.preprocessing_local[index];
+        engine.run_stage(index, instruction, skip, transport, &mut report)?;
         instruction += (stage.local.len() + stage.comm.len()) as u64;
         engine.free_after(index);
         if let Some(progress) = progress {
@@ -111,12 +134,38 @@ pub fn run_party_with_progress<T: Transport>(
     let bytes = ring::words_to_bytes(&outputs);
     report.client_bytes_sent = bytes.len() as u64;
     transport.send(CLIENT, bytes).map_err(|e| net(party, e))?;
+    report.online_wall = online_start.elapsed();
     report.wall = start.elapsed();
     Ok(report)
 }
 
 fn net(party: usize, source: NetError) -> RuntimeError {
     RuntimeError::Net { party, source }
+}
+
+/// One message of exactly `expected` ring elements from `peer`.
+fn receive_words<T: Transport>(
+    transport: &mut T,
+    me: usize,
+    peer: usize,
+    expected: usize,
+) -> Result<Vec<u64>, RuntimeError> {
+    let bytes = transport.recv(peer).map_err(|e| net(me, e))?;
+    let size_error = || {
+        net(
+            me,
+            NetError::Size {
+                peer: endpoint_name(peer),
+                got: bytes.len(),
+                expected: expected * 8,
+            },
+        )
+    };
+    let words = ring::bytes_to_words(&bytes).ok_or_else(size_error)?;
+    if words.len() != expected {
+        return Err(size_error());
+    }
+    Ok(words)
 }
 
 /// Party i draws key k_(i+1) and sends it to P(i+1), the only other holder; it receives k_i
@@ -412,6 +461,10 @@ struct Engine<'p> {
     /// The product lineage of every register, only while a test audits the run
     /// ([`crate::audit`]); `None` in every normal run.
     lineage: Option<Vec<Vec<u64>>>,
+    /// The seed-only words received in the preprocessing round, by sender.
+    preprocessed: [Vec<u64>; 3],
+    /// Where each step's seed-only words start in `preprocessed`, by sender (by instruction).
+    preprocessed_at: HashMap<u64, [usize; 3]>,
 }
 
 impl<'p> Engine<'p> {
@@ -419,7 +472,6 @@ impl<'p> Engine<'p> {
         party: usize,
         program: &'p LowProgram,
         seeds: PartySeeds,
-        inputs: Vec<Share>,
         params: PartyParams,
     ) -> Result<Self, RuntimeError> {
         let internal = |e: String| RuntimeError::Internal(e);
@@ -448,7 +500,7 @@ impl<'p> Engine<'p> {
             program,
             seeds,
             regs: vec![None; program.regs.len()],
-            inputs,
+            inputs: Vec::new(),
             params,
             loads_left,
             frees: liveness(program),
@@ -457,7 +509,154 @@ impl<'p> Engine<'p> {
             } else {
                 None
             },
+            preprocessed: Default::default(),
+            preprocessed_at: HashMap::new(),
         })
+    }
+
+    /// The preprocessing phase: the input-independent local instructions, then one round in
+    /// which every dealer sends the seed-only words of all its steps (program order) and every
+    /// receiver keeps them for the online phase. Reads no input and no parameter.
+    fn preprocess<T: Transport>(
+        &mut self,
+        split: &Split,
+        transport: &mut T,
+        report: &mut PartyReport,
+    ) -> Result<(), RuntimeError> {
+        let program = self.program;
+        let me = self.party;
+        let mut messages: Outgoing = Default::default();
+        let mut parts: [Vec<(u64, usize, usize)>; 3] = Default::default();
+        let mut expected = [0usize; 3];
+        let mut instruction = 0u64;
+        for (s, stage) in program.stages.iter().enumerate() {
+            for (j, instr) in stage.local.iter().enumerate() {
+                if split.preprocessing_local[s][j] {
+                    let at = || location(program, s, false, j);
+                    let share = self
+                        .exec_local(instr, instruction + j as u64, &at)
+                        .map_err(|e| match e {
+                            LocalError::Program(message) => RuntimeError::program(at(), message),
+                            LocalError::Runtime(e) => e,
+                        })?;
+                    self.set(instr.dst(), share, &at)?;
+                }
+            }
+            let comm_base = instruction + stage.local.len() as u64;
+            for (j, step) in stage.comm.iter().enumerate() {
+                let k = comm_base + j as u64;
+                let at = || location(program, s, true, j);
+                let out = self
+                    .seed_only_start(step, k)
+                    .map_err(|m| RuntimeError::program(at(), m))?;
+                for (peer, payload) in out.into_iter().enumerate() {
+                    let contract = if peer == me {
+                        0
+                    } else {
+                        seed_only_elements(program, step, me, peer) as usize
+                    };
+                    if payload.len() != contract {
+                        return Err(RuntimeError::Internal(format!(
+                            "{}: built {} seed-only elements for P{peer}, the contract says \
+                             {contract}",
+                            at(),
+                            payload.len()
+                        )));
+                    }
+                    if self.lineage.is_some() && !payload.is_empty() {
+                        parts[peer].push((k, messages[peer].len(), payload.len()));
+                    }
+                    messages[peer].extend(payload);
+                }
+                let mut at_peer = [0usize; 3];
+                let mut any = false;
+                for peer in (0..3).filter(|&p| p != me) {
+                    let n = seed_only_elements(program, step, peer, me) as usize;
+                    at_peer[peer] = expected[peer];
+                    expected[peer] += n;
+                    any |= n > 0;
+                }
+                if any {
+                    self.preprocessed_at.insert(k, at_peer);
+                }
+            }
+            instruction += (stage.local.len() + stage.comm.len()) as u64;
+        }
+        report.preprocessing_rounds = preprocessing::phase_costs(program).preprocessing.rounds;
+        for (peer, words) in messages.iter().enumerate() {
+            if peer != me && !words.is_empty() {
+                if self.lineage.is_some() {
+                    crate::audit::record_message(crate::audit::Message {
+                        from: me,
+                        to: peer,
+                        stage: crate::audit::PREPROCESSING,
+                        parts: std::mem::take(&mut parts[peer]),
+                        words: words.clone(),
+                    });
+                }
+                let bytes = ring::words_to_bytes(words);
+                report.bytes_sent += bytes.len() as u64;
+                report.preprocessing_bytes_sent += bytes.len() as u64;
+                report.messages_sent += 1;
+                transport.send(peer, bytes).map_err(|e| net(me, e))?;
+            }
+        }
+        for peer in (0..3).filter(|&p| p != me && expected[p] > 0) {
+            self.preprocessed[peer] = receive_words(transport, me, peer, expected[peer])?;
+        }
+        Ok(())
+    }
+
+    /// This party's seed-only words of one step (see `secc_ir::preprocessing`).
+    fn seed_only_start(&self, step: &CommInstr, instruction: u64) -> Result<Outgoing, String> {
+        let me = self.party;
+        let n = || self.program.elements(step.src()) as usize;
+        match step {
+            CommInstr::TruncOpen { shift, dealer, .. } => {
+                trunc::dealer_corrections(me, &self.seeds, instruction, n(), *shift, *dealer)
+            }
+            CommInstr::FourierOpen {
+                dst,
+                src,
+                period_bits,
+                coefficients,
+                dealer,
+            } => {
+                let frac = self.frac(*src);
+                let dealer_frac = self.fourier_dealer_frac(*src, *dst)?;
+                fourier::dealer_shares(
+                    me,
+                    &self.seeds,
+                    instruction,
+                    n(),
+                    *period_bits,
+                    coefficients.len(),
+                    frac,
+                    dealer_frac,
+                    *dealer,
+                )
+            }
+            CommInstr::Reshare { .. }
+            | CommInstr::ReshareBool { .. }
+            | CommInstr::ReshareBoolPacked { .. }
+            | CommInstr::TruncFinish { .. } => Ok(Default::default()),
+        }
+    }
+
+    /// The precision of a Fourier dealer's sines and cosines: the destination's fraction bits
+    /// beyond the source's.
+    fn fourier_dealer_frac(&self, src: Reg, dst: Reg) -> Result<u32, String> {
+        let frac = self.frac(src);
+        self.frac(dst)
+            .checked_sub(frac)
+            .filter(|&g| g > 0)
+            .ok_or_else(|| {
+                format!(
+                    "FourierOpen of scale {frac} into scale {}: the result needs more fraction \
+                     bits than the source",
+                    self.frac(dst)
+                )
+            })
     }
 
     fn free_after(&mut self, stage: usize) {
@@ -518,12 +717,16 @@ impl<'p> Engine<'p> {
         &mut self,
         stage_index: usize,
         first_instruction: u64,
+        preprocessed: &[bool],
         transport: &mut T,
         report: &mut PartyReport,
     ) -> Result<(), RuntimeError> {
         let program = self.program;
         let stage = &program.stages[stage_index];
         for (j, instr) in stage.local.iter().enumerate() {
+            if preprocessed.get(j).copied().unwrap_or(false) {
+                continue;
+            }
             let at = || location(program, stage_index, false, j);
             let share = self
                 .exec_local(instr, first_instruction + j as u64, &at)
@@ -561,7 +764,7 @@ impl<'p> Engine<'p> {
                 let expected = if peer == me {
                     0
                 } else {
-                    program.step_elements(step, me, peer) as usize
+                    online_elements(program, step, me, peer) as usize
                 };
                 if payload.len() != expected {
                     return Err(RuntimeError::Internal(format!(
@@ -596,40 +799,53 @@ impl<'p> Engine<'p> {
             let expected: u64 = stage
                 .comm
                 .iter()
-                .map(|step| program.step_elements(step, peer, me))
+                .map(|step| online_elements(program, step, peer, me))
                 .sum();
-            if expected == 0 {
-                continue;
+            if expected != 0 {
+                received[peer] = receive_words(transport, me, peer, expected as usize)?;
             }
-            let bytes = transport.recv(peer).map_err(|e| net(me, e))?;
-            let size_error = || {
-                net(
-                    me,
-                    NetError::Size {
-                        peer: endpoint_name(peer),
-                        got: bytes.len(),
-                        expected: expected as usize * 8,
-                    },
-                )
-            };
-            let words = ring::bytes_to_words(&bytes).ok_or_else(size_error)?;
-            if words.len() as u64 != expected {
-                return Err(size_error());
-            }
-            received[peer] = words;
         }
         let mut offsets = [0usize; 3];
         let mut results = Vec::with_capacity(stage.comm.len());
         for (j, (step, state)) in stage.comm.iter().zip(states).enumerate() {
             let at = || location(program, stage_index, true, j);
-            let mut slices: [&[u64]; 3] = [&[], &[], &[]];
+            let k = comm_base + j as u64;
+            // A step's payload is its seed-only words (preprocessing round) then its online ones.
+            let mut online: [&[u64]; 3] = [&[], &[], &[]];
+            let mut ahead: [&[u64]; 3] = [&[], &[], &[]];
             for peer in (0..3).filter(|&p| p != me) {
-                let n = program.step_elements(step, peer, me) as usize;
-                slices[peer] = &received[peer][offsets[peer]..offsets[peer] + n];
+                let n = online_elements(program, step, peer, me) as usize;
+                online[peer] = &received[peer][offsets[peer]..offsets[peer] + n];
                 offsets[peer] += n;
+                let pre = seed_only_elements(program, step, peer, me) as usize;
+                if pre > 0 {
+                    let start = self.preprocessed_at.get(&k).map_or(0, |at| at[peer]);
+                    ahead[peer] =
+                        self.preprocessed[peer]
+                            .get(start..start + pre)
+                            .ok_or_else(|| {
+                                RuntimeError::Internal(format!("{}: seed-only words missing", at()))
+                            })?;
+                }
             }
+            let joined: [Vec<u64>; 3] = std::array::from_fn(|peer| {
+                if ahead[peer].is_empty() || online[peer].is_empty() {
+                    Vec::new()
+                } else {
+                    [ahead[peer], online[peer]].concat()
+                }
+            });
+            let slices: [&[u64]; 3] = std::array::from_fn(|peer| {
+                if !joined[peer].is_empty() {
+                    &joined[peer][..]
+                } else if !ahead[peer].is_empty() {
+                    ahead[peer]
+                } else {
+                    online[peer]
+                }
+            });
             let share = self
-                .finish_step(step, comm_base + j as u64, state, slices)
+                .finish_step(step, k, state, slices)
                 .map_err(|m| RuntimeError::program(at(), m))?;
             results.push((step.dst(), share, j));
         }
@@ -700,13 +916,7 @@ impl<'p> Engine<'p> {
                 ..
             } => {
                 let frac = self.frac(src);
-                let Some(dealer_frac) = self.frac(*dst).checked_sub(frac).filter(|&g| g > 0) else {
-                    return Err(format!(
-                        "FourierOpen of scale {frac} into scale {}: the result needs more \
-                         fraction bits than the source",
-                        self.frac(*dst)
-                    ));
-                };
+                self.fourier_dealer_frac(src, *dst)?;
                 let (out, state) = fourier::open_start(
                     me,
                     &self.seeds,
@@ -715,7 +925,6 @@ impl<'p> Engine<'p> {
                     *period_bits,
                     coefficients.len(),
                     frac,
-                    dealer_frac,
                     *dealer,
                 )?;
                 Ok((out, StepState::Fourier(state)))

@@ -63,7 +63,7 @@ pub fn check_weights(program: &LowProgram, weights: &[Tensor]) -> Result<(), Run
 
 /// Splits the weights into the three parties' share sets (index = party).
 ///
-/// The masks come from one fresh OS seed, one ChaCha stream per block of `SPLIT_BLOCK`
+/// The masks come from one fresh OS seed, one PRG stream per block of `SPLIT_BLOCK`
 /// elements (numbered across all parameters, so no two blocks share words), which lets rayon
 /// split the blocks in parallel. Each component is written straight into the two sets that
 /// hold it: six buffers per parameter, each written once, no copies.
@@ -95,7 +95,7 @@ pub fn share_weights(
     Ok(sets)
 }
 
-/// Elements per ChaCha stream (and per parallel task) when splitting weights.
+/// Elements per PRG stream (and per parallel task) when splitting weights.
 const SPLIT_BLOCK: usize = 1 << 14;
 
 /// The three components of `values`, each twice (for its two holders): block b of the values

@@ -1,7 +1,8 @@
 //! `secc bench`: a BERT encoder built in Rust ([`model`]) with random weights, compiled through
 //! the same passes as an ONNX model, then the chosen mode, codegen, and a three-party run in
 //! this process; measures compile time, MPC wall time, peak memory, rounds and bytes per party
-//! (measured and predicted), the per-layer cost breakdown, and the MPC output's error against
+//! (measured and predicted, in total and for the preprocessing and online phases apart, with
+//! each phase's time), the per-layer cost breakdown, and the MPC output's error against
 //! the plaintext interpreter of the same compiled program.
 //!
 //! Party 0 reports each finished stage ([`secc_runtime::ProgressFn`]); the benchmark keeps the
@@ -14,7 +15,7 @@ use crate::codegen::{self, cost};
 use crate::pipeline::{apply_mode, Mode, ModeOptions, Substitutions};
 use model::BertShape;
 use ndarray::{ArrayD, IxDyn};
-use secc_ir::lir::LowProgram;
+use secc_ir::lir::{CommCost, LowProgram};
 use secc_runtime::ProgressFn;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -92,7 +93,8 @@ pub struct BenchReport {
     /// three share sets (the run's wall time minus party 0's).
     pub owner_sharing_s: f64,
     /// From the start of the run to the end of the first stage (owner sharing, seed agreement,
-    /// input sharing, and the first stage: the embedding's one-hot product).
+    /// the preprocessing phase, input sharing, and the first stage: the embedding's one-hot
+    /// product).
     pub first_stage_s: f64,
     /// VmHWM of the whole process at the end: the model, its weights, the shares of three
     /// parties and the plaintext reference all live in this one process.
@@ -103,11 +105,42 @@ pub struct BenchReport {
     pub predicted_rounds: u64,
     pub predicted_bytes_sent: [u64; 3],
     pub cost_matches: bool,
+    /// The offline/online split (`secc_ir::preprocessing`): what runs before the client's
+    /// input is read, and the online rest, measured and predicted.
+    pub preprocessing: PhaseFigures,
+    pub online: PhaseFigures,
+    /// Local instructions run in the preprocessing phase (input-independent).
+    pub preprocessing_local_instructions: usize,
     pub max_abs_error: f64,
     pub cost: cost::CostReport,
     /// Party 0's wall time per layer and per op kind (a stage counts for its first step).
     pub time_by_layer: BTreeMap<String, TimeShare>,
     pub time_by_op: BTreeMap<String, TimeShare>,
+}
+
+/// One phase of the run (preprocessing or online): the slowest party's time, rounds and bytes
+/// per party, measured and predicted.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseFigures {
+    pub seconds: f64,
+    pub rounds: u64,
+    pub bytes_sent: [u64; 3],
+    pub predicted_rounds: u64,
+    pub predicted_bytes_sent: [u64; 3],
+    pub cost_matches: bool,
+}
+
+impl PhaseFigures {
+    fn new(seconds: f64, rounds: u64, bytes_sent: [u64; 3], predicted: CommCost) -> Self {
+        PhaseFigures {
+            seconds,
+            rounds,
+            bytes_sent,
+            predicted_rounds: predicted.rounds,
+            predicted_bytes_sent: predicted.bytes_sent,
+            cost_matches: predicted.rounds == rounds && predicted.bytes_sent == bytes_sent,
+        }
+    }
 }
 
 /// VmHWM of this process in bytes (0 where /proc is not available).
@@ -313,6 +346,29 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         }
     }
 
+    let split = secc_ir::preprocessing::analyse(&low);
+    let phase_costs = secc_ir::preprocessing::phase_costs(&low);
+    let slowest = |f: &dyn Fn(&secc_runtime::PartyReport) -> std::time::Duration| {
+        run.parties
+            .iter()
+            .map(f)
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    let pre_bytes = run.parties.map(|p| p.preprocessing_bytes_sent);
+    let preprocessing = PhaseFigures::new(
+        slowest(&|p| p.preprocessing_wall),
+        run.parties[0].preprocessing_rounds,
+        pre_bytes,
+        phase_costs.preprocessing,
+    );
+    let online = PhaseFigures::new(
+        slowest(&|p| p.online_wall),
+        run.rounds,
+        std::array::from_fn(|i| run.bytes_sent[i] - pre_bytes[i]),
+        phase_costs.online,
+    );
     let compile_s = phases.seconds(&["passes", "mode", "codegen"]);
     let first_stage_s = times
         .first()
@@ -340,6 +396,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         predicted_rounds: predicted.rounds,
         predicted_bytes_sent: predicted.bytes_sent,
         cost_matches: predicted.rounds == run.rounds && predicted.bytes_sent == run.bytes_sent,
+        preprocessing,
+        online,
+        preprocessing_local_instructions: split.preprocessing_locals(),
         max_abs_error,
         cost: cost_report,
         time_by_layer,
@@ -402,6 +461,27 @@ pub fn render(r: &BenchReport) -> String {
         mb(r.predicted_bytes_sent[2]),
         if r.cost_matches { "equal" } else { "DIFFERENT" }
     ));
+    out.push_str(&format!(
+        "offline/online split ({} input-independent local instructions run before the input; \
+         slowest party's time):\n",
+        r.preprocessing_local_instructions
+    ));
+    for (name, p) in [("preprocessing", &r.preprocessing), ("online", &r.online)] {
+        out.push_str(&format!(
+            "  {name:<13} {:>8.2} s {:>5} rounds; MB sent by P0/P1/P2: {:.3} / {:.3} / {:.3} \
+             (predicted {} rounds, {:.3} / {:.3} / {:.3}: {})\n",
+            p.seconds,
+            p.rounds,
+            mb(p.bytes_sent[0]),
+            mb(p.bytes_sent[1]),
+            mb(p.bytes_sent[2]),
+            p.predicted_rounds,
+            mb(p.predicted_bytes_sent[0]),
+            mb(p.predicted_bytes_sent[1]),
+            mb(p.predicted_bytes_sent[2]),
+            if p.cost_matches { "equal" } else { "DIFFERENT" }
+        ));
+    }
     out.push_str(&format!(
         "max abs error vs plaintext interpreter: {:.3e}\n",
         r.max_abs_error

@@ -42,6 +42,7 @@ use crate::owner::{share_weights, ParamShare, PartyParams};
 use ndarray::ArrayD;
 use secc_ir::bytecode::{self, Container, FileError, PartyShares, ProgramHash};
 use secc_ir::lir::{InputForm, LowProgram};
+use secc_ir::preprocessing::{online_elements, seed_only_elements};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -325,7 +326,7 @@ pub fn tls_security(
 }
 
 /// The largest frame endpoint `me` accepts from each endpoint: the largest message `program`
-/// sends on that link (seed keys, a stage's messages, the client's input message, the output
+/// sends on that link (seed keys, the preprocessing round's message, a stage's messages, the client's input message, the output
 /// message, the counters). A peer announcing more is cut off before anything is allocated.
 pub fn frame_limits(program: &LowProgram, me: usize) -> [u64; 4] {
     let mut limits = [0u64; 4];
@@ -346,6 +347,11 @@ pub fn frame_limits(program: &LowProgram, me: usize) -> [u64; 4] {
         if peer == me {
             continue;
         }
+        let steps = || program.stages.iter().flat_map(|stage| &stage.comm);
+        // The preprocessing round's message: every step's seed-only words.
+        let preprocessing: u64 = steps()
+            .map(|step| seed_only_elements(program, step, peer, me))
+            .sum();
         let largest = program
             .stages
             .iter()
@@ -353,11 +359,12 @@ pub fn frame_limits(program: &LowProgram, me: usize) -> [u64; 4] {
                 stage
                     .comm
                     .iter()
-                    .map(|step| program.step_elements(step, peer, me))
+                    .map(|step| online_elements(program, step, peer, me))
                     .sum::<u64>()
             })
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(preprocessing);
         // The first message on the link also carries the request id (service::RequestBound).
         *limit = (largest * 8).max(SEED_BYTES) + service::REQUEST_TAG_BYTES;
     }

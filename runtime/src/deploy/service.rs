@@ -121,13 +121,18 @@ pub fn serve(
 pub fn status(report: &PartyReport) -> String {
     format!(
         "done: {} rounds, {} bytes sent to the parties in {} messages (+{} for seeds, {} to the \
-         client), {:.3} s",
+         client), {:.3} s; of which preprocessing (before the input): {} round, {} bytes, \
+         {:.3} s; online {:.3} s",
         report.rounds,
         report.bytes_sent,
         report.messages_sent,
         report.setup_bytes_sent,
         report.client_bytes_sent,
-        report.wall.as_secs_f64()
+        report.wall.as_secs_f64(),
+        report.preprocessing_rounds,
+        report.preprocessing_bytes_sent,
+        report.preprocessing_wall.as_secs_f64(),
+        report.online_wall.as_secs_f64()
     )
 }
 

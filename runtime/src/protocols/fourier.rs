@@ -16,9 +16,9 @@
 //!                                          + cos(m theta(delta)) sin(m theta(t))],
 //! linear in the dealer's values cos(m theta(t)), sin(m theta(t)) once delta is public to P0
 //! and P1. P0's additive shares of those come from k_0's stream (after t^0); P2 sends P1 the
-//! complements, m-major: [C_1, S_1, C_2, S_2, ...], n words each, encoded with G fraction bits
-//! where F + G is the destination's scale (G = F usually; more for series with large
-//! coefficients). The result is a Pending 2-out-of-2 share held by P0 and P1.
+//! complements in the preprocessing round ([`dealer_shares`]: they depend on its keys alone),
+//! m-major: [C_1, S_1, C_2, S_2, ...], n words each, encoded with G fraction bits where F + G is
+//! the destination's scale (G = F usually; more for series with large coefficients). The result is a Pending 2-out-of-2 share held by P0 and P1.
 //!
 //! Privacy: delta is x - t with t uniform modulo M and unknown to P0 and P1, so it is uniform
 //! modulo M whatever x is (perfect hiding: the period is a power of two). P1 sees a, padded by
@@ -69,9 +69,73 @@ fn angle(v: u64, mask: u64) -> f64 {
     2.0 * PI * (v & mask) as f64 / (mask as f64 + 1.0)
 }
 
-/// Starts the step at `party` with dealer `dealer`; `frac` is the scale of the source,
-/// `dealer_frac` the precision of the dealer's sines and cosines (the result's scale is the sum
-/// of the two).
+/// The preprocessing part of the step over `n` words (`frac` the source's scale, `dealer_frac`
+/// the precision of the dealer's sines and cosines: the result's scale is the sum of the two):
+/// at the dealer, its shares of
+/// cos(m theta_t), sin(m theta_t) for O1 (padded by k_0's stream, which O1 lacks); nothing at
+/// the openers. Depends on the seeds only (t = t^0 + t^1 comes from the dealer's two keys).
+#[allow(clippy::too_many_arguments)]
+pub fn dealer_shares(
+    party: usize,
+    seeds: &PartySeeds,
+    instruction: u64,
+    n: usize,
+    period_bits: u32,
+    terms: usize,
+    frac: u32,
+    dealer_frac: u32,
+    dealer: u8,
+) -> Result<Outgoing, String> {
+    let mask = modulus_mask(period_bits, frac)?;
+    let roles = Roles::new(dealer)?;
+    let key = |rho: usize| roles.key(seeds, rho);
+    let mut out: Outgoing = Default::default();
+    if roles.role(party) != 2 {
+        return Ok(out);
+    }
+    let mut k0 = Stream::new(key(0)?, instruction);
+    let t0 = k0.words(n);
+    let p0_shares = k0.words(2 * terms * n);
+    let t1 = Stream::new(key(2)?, instruction).words(n);
+    let mut to_p1 = vec![0u64; 2 * terms * n];
+    // The encoded values before their pads, kept only for the audit (tests).
+    let mut plain = audit::enabled().then(|| vec![0u64; 2 * terms * n]);
+    let waves: Vec<Vec<(f64, f64)>> = (0..n)
+        .into_par_iter()
+        .map(|j| harmonics(angle(t0[j].wrapping_add(t1[j]), mask), terms))
+        .collect();
+    for (j, wave) in waves.iter().enumerate() {
+        for (m, &(sin, cos)) in wave.iter().enumerate() {
+            let c = secc_ir::fixed::encode(cos, dealer_frac);
+            let s = secc_ir::fixed::encode(sin, dealer_frac);
+            let (ci, si) = ((2 * m) * n + j, (2 * m + 1) * n + j);
+            to_p1[ci] = c.wrapping_sub(p0_shares[ci]);
+            to_p1[si] = s.wrapping_sub(p0_shares[si]);
+            if let Some(plain) = plain.as_mut() {
+                (plain[ci], plain[si]) = (c, s);
+            }
+        }
+    }
+    if let Some(values) = plain {
+        audit::stream_pad(
+            party,
+            roles.party(1),
+            instruction,
+            0,
+            64,
+            KeyId::Pair(roles.party(0)),
+            n,
+            Combine::Sub,
+            &values,
+            &p0_shares,
+        );
+    }
+    out[roles.party(1)] = to_p1;
+    Ok(out)
+}
+
+/// Starts the online part of the step at `party` with dealer `dealer` (the openers' masked
+/// pieces); `frac` is the scale of the source.
 #[allow(clippy::too_many_arguments)]
 pub fn open_start(
     party: usize,
@@ -81,7 +145,6 @@ pub fn open_start(
     period_bits: u32,
     terms: usize,
     frac: u32,
-    dealer_frac: u32,
     dealer: u8,
 ) -> Result<(Outgoing, Option<FourierState>), String> {
     let mask = modulus_mask(period_bits, frac)?;
@@ -94,47 +157,8 @@ pub fn open_start(
     let key = |rho: usize| roles.key(seeds, rho);
     let mut out: Outgoing = Default::default();
     match roles.role(party) {
-        2 => {
-            let mut k0 = Stream::new(key(0)?, instruction);
-            let t0 = k0.words(n);
-            let p0_shares = k0.words(2 * terms * n);
-            let t1 = Stream::new(key(2)?, instruction).words(n);
-            let mut to_p1 = vec![0u64; 2 * terms * n];
-            // The encoded values before their pads, kept only for the audit (tests).
-            let mut plain = audit::enabled().then(|| vec![0u64; 2 * terms * n]);
-            let waves: Vec<Vec<(f64, f64)>> = (0..n)
-                .into_par_iter()
-                .map(|j| harmonics(angle(t0[j].wrapping_add(t1[j]), mask), terms))
-                .collect();
-            for (j, wave) in waves.iter().enumerate() {
-                for (m, &(sin, cos)) in wave.iter().enumerate() {
-                    let c = secc_ir::fixed::encode(cos, dealer_frac);
-                    let s = secc_ir::fixed::encode(sin, dealer_frac);
-                    let (ci, si) = ((2 * m) * n + j, (2 * m + 1) * n + j);
-                    to_p1[ci] = c.wrapping_sub(p0_shares[ci]);
-                    to_p1[si] = s.wrapping_sub(p0_shares[si]);
-                    if let Some(plain) = plain.as_mut() {
-                        (plain[ci], plain[si]) = (c, s);
-                    }
-                }
-            }
-            if let Some(values) = plain {
-                audit::stream_pad(
-                    party,
-                    roles.party(1),
-                    instruction,
-                    0,
-                    64,
-                    KeyId::Pair(roles.party(0)),
-                    n,
-                    Combine::Sub,
-                    &values,
-                    &p0_shares,
-                );
-            }
-            out[roles.party(1)] = to_p1;
-            Ok((out, None))
-        }
+        // The dealer's whole part went ahead in the preprocessing round ([`dealer_shares`]).
+        2 => Ok((out, None)),
         0 => {
             let mut k0 = Stream::new(key(0)?, instruction);
             let t0 = k0.words(n);

@@ -20,9 +20,12 @@
 //! P0's shares rc^0, rb^0 come from key k_0 (shared by P2 and P0) on the instruction's stream,
 //! in that order; P2 sends P1 the complements.
 //!
-//! Messages (`step_elements`): Add3 source — P0 and P1 swap z0 and z1, P2 sends z2 + r to P0 and
-//! [z2 + r, rc^1, rb^1] to P1. Rss source — P2 sends x2 + r to P0 and [x0 + r, rc^1, rb^1] to P1
-//! (each then adds the two components it holds). `TruncFinish`: s0 from k_0, s2 from k_2; P0
+//! Messages (`step_elements`): P2's [rc^1, rb^1] for P1 depend on its seeds alone, so P2 sends
+//! them in the preprocessing round ([`dealer_corrections`]; they lead P1's payload of the step,
+//! see `secc_ir::preprocessing`). Online: Add3 source — P0 and P1 swap z0 and z1, P2 sends
+//! z2 + r to P0 and to P1. Rss source — P2 sends x2 + r to P0 and x0 + r to P1 (each then adds
+//! the two components it holds). Both phases draw r from the same stream (the instruction's), so
+//! the online r is the r of the corrections. `TruncFinish`: s0 from k_0, s2 from k_2; P0
 //! sends y^0 - s0 to P1, P1 sends y^1 - s2 to P0, both form s1 = (y^0 - s0) + (y^1 - s2).
 //!
 //! Privacy: P0 and P1 see c = x + 2^62 + r with r uniform and unknown to them (one-time pad in
@@ -89,8 +92,79 @@ pub struct OpenState {
     shift: u32,
 }
 
-/// Starts `TruncOpen` at `party` with dealer `dealer`; returns the messages and, at the two
-/// openers, the state to finish.
+/// The dealer's mask r for one instruction (n words of its private seed's stream) and the key
+/// it came from. The audit's mutations (tests only) draw it from the key shared with O0, or cut
+/// it to 63 bits, to prove the checks fail.
+fn dealer_mask(
+    party: usize,
+    seeds: &PartySeeds,
+    roles: Roles,
+    instruction: u64,
+    n: usize,
+) -> Result<(KeyId, Vec<u64>), String> {
+    let (mask_key, mask_seed) = if audit::mutation(Mutation::TruncMaskFromOpenerKey) {
+        (KeyId::Pair(roles.party(0)), roles.key(seeds, 0)?)
+    } else {
+        (KeyId::Private(party), &seeds.private)
+    };
+    let mut r = Stream::new(mask_seed, instruction).words(n);
+    if audit::mutation(Mutation::TruncMask63Bits) {
+        r.iter_mut().for_each(|w| *w &= LOW_MASK);
+    }
+    Ok((mask_key, r))
+}
+
+/// The preprocessing part of `TruncOpen` of `n` words: at the dealer, [rc^1, rb^1] for O1
+/// (padded by k_0's stream, which O1 lacks); nothing at the openers. Depends on the seeds only.
+pub fn dealer_corrections(
+    party: usize,
+    seeds: &PartySeeds,
+    instruction: u64,
+    n: usize,
+    shift: u32,
+    dealer: u8,
+) -> Result<Outgoing, String> {
+    check_shift(shift)?;
+    let roles = Roles::new(dealer)?;
+    let mut out: Outgoing = Default::default();
+    if roles.role(party) != 2 {
+        return Ok(out);
+    }
+    let (_, r) = dealer_mask(party, seeds, roles, instruction, n)?;
+    let mut correction = Stream::new(roles.key(seeds, 0)?, instruction);
+    let rc0 = correction.words(n);
+    let rb0 = correction.words(n);
+    let (rc, rb): (Vec<u64>, Vec<u64>) = r.iter().map(|&rj| dealer_parts(rj, shift)).unzip();
+    let mut to_p1 = Vec::with_capacity(2 * n);
+    to_p1.extend(rc.iter().zip(&rc0).map(|(v, p)| v.wrapping_sub(*p)));
+    to_p1.extend(rb.iter().zip(&rb0).map(|(v, p)| v.wrapping_sub(*p)));
+    if audit::enabled() {
+        let k0 = KeyId::Pair(roles.party(0));
+        let o1 = roles.party(1);
+        let pad = |start, offset, values: &[u64], pads: &[u64]| {
+            audit::stream_pad(
+                party,
+                o1,
+                instruction,
+                start,
+                64,
+                k0,
+                offset,
+                Combine::Sub,
+                values,
+                pads,
+            )
+        };
+        pad(0, 0, &rc, &rc0);
+        pad(n, n, &rb, &rb0);
+    }
+    out[roles.party(1)] = to_p1;
+    Ok(out)
+}
+
+/// Starts `TruncOpen` at `party` with dealer `dealer`; returns the online messages (the
+/// dealer's corrections went ahead, [`dealer_corrections`]) and, at the two openers, the state
+/// to finish.
 pub fn open_start(
     party: usize,
     seeds: &PartySeeds,
@@ -111,20 +185,7 @@ pub fn open_start(
     let n = own.len();
     let role = roles.role(party);
     if role == 2 {
-        // The mask comes from the dealer's private seed. The audit's mutations (tests only)
-        // draw it from the key shared with O0, or cut it to 63 bits, to prove the checks fail.
-        let (mask_key, mask_seed) = if audit::mutation(Mutation::TruncMaskFromOpenerKey) {
-            (KeyId::Pair(roles.party(0)), roles.key(seeds, 0)?)
-        } else {
-            (KeyId::Private(party), &seeds.private)
-        };
-        let mut r = Stream::new(mask_seed, instruction).words(n);
-        if audit::mutation(Mutation::TruncMask63Bits) {
-            r.iter_mut().for_each(|w| *w &= LOW_MASK);
-        }
-        let mut correction = Stream::new(roles.key(seeds, 0)?, instruction);
-        let rc0 = correction.words(n);
-        let rb0 = correction.words(n);
+        let (mask_key, r) = dealer_mask(party, seeds, roles, instruction, n)?;
         let own = ring::row_major(own);
         let masked_own: Vec<u64> = own
             .iter()
@@ -132,48 +193,31 @@ pub fn open_start(
             .map(|(v, m)| v.wrapping_add(*m))
             .collect();
         // The dealer holds (x2, x0) of an Rss (in roles): P0 lacks x2, P1 lacks x0.
-        let for_p1_value: Vec<u64> = match other {
-            Some(x0) => ring::row_major(x0)
-                .iter()
-                .zip(&r)
-                .map(|(v, m)| v.wrapping_add(*m))
-                .collect(),
+        let x0 = other.map(ring::row_major);
+        let to_p1: Vec<u64> = match &x0 {
+            Some(x0) => x0.iter().zip(&r).map(|(v, m)| v.wrapping_add(*m)).collect(),
             None => masked_own.clone(),
         };
         if audit::enabled() {
-            let (o0, o1) = (roles.party(0), roles.party(1));
-            let x0 = other.map(ring::row_major).unwrap_or_else(|| own.clone());
-            let pad = |to, start, key, offset, combine, values: &[u64], pads: &[u64]| {
+            let x0 = x0.as_ref().unwrap_or(&own);
+            let pad = |to, start, values: &[u64]| {
                 audit::stream_pad(
                     party,
                     to,
                     instruction,
                     start,
                     64,
-                    key,
-                    offset,
-                    combine,
+                    mask_key,
+                    0,
+                    Combine::Add,
                     values,
-                    pads,
+                    &r,
                 )
             };
-            let (rc, rb): (Vec<u64>, Vec<u64>) =
-                r.iter().map(|&rj| dealer_parts(rj, shift)).unzip();
-            let k0 = KeyId::Pair(roles.party(0));
-            pad(o0, 0, mask_key, 0, Combine::Add, &own, &r);
-            pad(o1, 0, mask_key, 0, Combine::Add, &x0, &r);
-            pad(o1, n, k0, 0, Combine::Sub, &rc, &rc0);
-            pad(o1, 2 * n, k0, n, Combine::Sub, &rb, &rb0);
+            // P1's payload of the step starts with the 2n seed-only corrections.
+            pad(roles.party(0), 0, &own);
+            pad(roles.party(1), 2 * n, x0);
         }
-        let mut to_p1 = for_p1_value;
-        to_p1.reserve(2 * n);
-        let mut rb1 = Vec::with_capacity(n);
-        for (j, &rj) in r.iter().enumerate() {
-            let (rc, rb) = dealer_parts(rj, shift);
-            to_p1.push(rc.wrapping_sub(rc0[j]));
-            rb1.push(rb.wrapping_sub(rb0[j]));
-        }
-        to_p1.extend(rb1);
         out[roles.party(0)] = masked_own;
         out[roles.party(1)] = to_p1;
         return Ok((out, None));
@@ -221,9 +265,11 @@ pub fn open_finish(
     if from_dealer.len() != expected || (state.additive && from_peer.len() != n) {
         return Err("TruncOpen: message sizes do not match the register".into());
     }
+    // O1's payload from the dealer is [rc^1, rb^1 (preprocessing), masked value (online)].
+    let masked = &from_dealer[expected - n..];
     let opening = |j: usize| {
         let mut c = state.local_sum[j]
-            .wrapping_add(from_dealer[j])
+            .wrapping_add(masked[j])
             .wrapping_add(OFFSET);
         if state.additive {
             c = c.wrapping_add(from_peer[j]);
@@ -246,7 +292,7 @@ pub fn open_finish(
             .map(|j| half_p0(opening(j), rc0[j], rb0[j], state.shift))
             .collect()
     } else {
-        let (rc1, rb1) = (&from_dealer[n..2 * n], &from_dealer[2 * n..3 * n]);
+        let (rc1, rb1) = (&from_dealer[..n], &from_dealer[n..2 * n]);
         (0..n)
             .map(|j| half_p1(opening(j), rc1[j], rb1[j], state.shift))
             .collect()

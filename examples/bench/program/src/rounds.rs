@@ -7,7 +7,7 @@
 //! local instructions are free, so a step's level is one more than the highest level among the
 //! communication results its source depends on, through any chain of local instructions.
 
-use secc_ir::lir::LowProgram;
+use secc_ir::lir::{CommInstr, LowProgram};
 use std::collections::BTreeMap;
 
 /// What [`analyse`] finds.
@@ -26,6 +26,22 @@ pub struct RoundStructure {
     pub independent_pairs: BTreeMap<String, usize>,
     /// Rounds per operator kind (the op names of the steps' sources, deduplicated per round).
     pub rounds_by_op: BTreeMap<String, usize>,
+    /// Rounds per combination of step kinds ("Reshare", "TruncOpen+TruncFinish", ...).
+    pub rounds_by_step: BTreeMap<String, usize>,
+    /// Per round, the bytes each party sends in it (from the program's static cost).
+    pub round_bytes: Vec<[u64; 3]>,
+}
+
+impl RoundStructure {
+    /// Sum over rounds of the largest number of bytes one party sends in that round: the
+    /// transfer time of a link model where each party's uplink carries `rate` bytes/s and the
+    /// parties send in parallel, divided by the rate.
+    pub fn max_party_bytes_per_round_sum(&self) -> u64 {
+        self.round_bytes
+            .iter()
+            .map(|b| b.iter().copied().max().unwrap_or(0))
+            .sum()
+    }
 }
 
 /// The operator part of a step's source label ("SecGelu @ /encoder/..." -> "SecGelu").
@@ -36,6 +52,17 @@ fn op_of(source: &str) -> String {
         .unwrap_or(source)
         .trim()
         .to_string()
+}
+
+fn step_kind(c: &CommInstr) -> &'static str {
+    match c {
+        CommInstr::Reshare { .. } => "Reshare",
+        CommInstr::ReshareBool { .. } => "ReshareBool",
+        CommInstr::ReshareBoolPacked { .. } => "ReshareBoolPacked",
+        CommInstr::TruncOpen { .. } => "TruncOpen",
+        CommInstr::TruncFinish { .. } => "TruncFinish",
+        CommInstr::FourierOpen { .. } => "FourierOpen",
+    }
 }
 
 fn ops_of(sources: &[String]) -> String {
@@ -58,6 +85,8 @@ pub fn analyse(low: &LowProgram) -> RoundStructure {
     let mut pairs: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_op: BTreeMap<String, usize> = BTreeMap::new();
     let mut previous_ops = String::new();
+    let mut round_bytes = Vec::new();
+    let mut by_step: BTreeMap<String, usize> = BTreeMap::new();
     let at = |v: &Vec<usize>, r: secc_ir::lir::Reg| v.get(r.0 as usize).copied().unwrap_or(0);
     for stage in &low.stages {
         for instr in &stage.local {
@@ -75,6 +104,11 @@ pub fn analyse(low: &LowProgram) -> RoundStructure {
             continue;
         }
         rounds += 1;
+        round_bytes.push(low.stage_cost(stage).bytes_sent);
+        let mut kinds: Vec<&str> = stage.comm.iter().map(step_kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        *by_step.entry(kinds.join("+")).or_default() += 1;
         let ops = ops_of(&stage.comm_sources);
         for op in ops.split('+') {
             *by_op.entry(op.to_string()).or_default() += 1;
@@ -109,5 +143,7 @@ pub fn analyse(low: &LowProgram) -> RoundStructure {
         independent_of_previous: independent,
         independent_pairs: pairs,
         rounds_by_op: by_op,
+        rounds_by_step: by_step,
+        round_bytes,
     }
 }

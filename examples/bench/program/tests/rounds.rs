@@ -55,4 +55,8 @@ fn critical_path_and_independent_rounds_follow_the_dependencies() {
     assert_eq!(r.independent_pairs.get("MatMul | Mul"), Some(&1));
     assert_eq!(r.rounds_by_op.get("Mul"), Some(&2));
     assert_eq!(r.rounds_by_op.get("MatMul"), Some(&1));
+    assert_eq!(r.rounds_by_step.get("Reshare"), Some(&3));
+    // Each reshare of a 2-element register: every party sends its 2 words (16 bytes).
+    assert_eq!(r.round_bytes, vec![[16, 16, 16]; 3]);
+    assert_eq!(r.max_party_bytes_per_round_sum(), 48);
 }

@@ -958,6 +958,13 @@ impl Link {
         let (out_tx, out_rx) = mpsc::sync_channel::<Vec<u8>>(QUEUE_FRAMES);
         let (in_tx, in_rx) = mpsc::sync_channel(QUEUE_FRAMES);
         let Conn { stream, tls, .. } = conn;
+        // No socket deadline once a link carries a request: a connection a party accepted
+        // still had the handshake's (5 s by default), which ended any request whose peer
+        // computed or waited longer than that between two messages (seen on BERT-base over
+        // emulated links). Each wait for a message is bounded by `recv_timeout` on the queue
+        // instead, and closing by `finish`'s deadline.
+        let _ = stream.set_read_timeout(None);
+        let _ = stream.set_write_timeout(None);
         let tls = tls.map(|t| Arc::new(Mutex::new(t)));
         // `try_clone` duplicates a socket descriptor; it fails only when the process is out of
         // descriptors, and then the link reports itself broken on first use instead.

@@ -267,6 +267,22 @@ fn a_peer_that_dies_mid_run_is_reported_as_disconnected() {
 }
 
 #[test]
+fn an_accepted_link_outlives_the_handshake_deadline() {
+    let (listeners, mut configs) = listeners(Duration::from_secs(10));
+    for c in &mut configs {
+        c.handshake_timeout = Duration::from_millis(200);
+    }
+    let mut t = connected(&configs, listeners, 6);
+    // P0 accepted P1's and P2's connections with the 200 ms handshake deadline; a peer that
+    // computes for longer than that before its next message must not break the link.
+    thread::sleep(Duration::from_millis(700));
+    t[1].send(0, b"after a long local step".to_vec()).unwrap();
+    t[0].send(2, b"and the other way".to_vec()).unwrap();
+    assert_eq!(t[0].recv(1).unwrap(), b"after a long local step");
+    assert_eq!(t[2].recv(0).unwrap(), b"and the other way");
+}
+
+#[test]
 fn a_silent_peer_times_out_naming_it() {
     let (listeners, mut configs) = listeners(Duration::from_secs(10));
     for c in &mut configs {

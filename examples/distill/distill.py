@@ -366,6 +366,8 @@ def main():
     tok = Tok(tok_json)
     texts = corpus.read_texts(args.wordnet)
     train_texts, held_texts = corpus.split(texts, args.held_out, args.seed)
+    if args.smoke:
+        train_texts = train_texts[:2000]
     log(f"corpus: {len(texts)} WordNet texts, {len(train_texts)} for training, "
         f"{len(held_texts)} held out")
     train_seqs = tok.ids(train_texts, args.max_len)

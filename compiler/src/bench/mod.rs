@@ -231,15 +231,33 @@ impl Phases {
     }
 }
 
-/// Builds, compiles, runs and checks the benchmark model.
-pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
-    let shape = options.shape;
+/// The benchmark's program as compiled for one mode, before it runs.
+pub struct BenchProgram {
+    pub program: secc_ir::Program,
+    pub weights: secc_ir::Weights,
+    pub low: LowProgram,
+    /// The benchmark's input (token ids and attention mask).
+    pub values: HashMap<String, ArrayD<f64>>,
+    /// Number of parameter elements of the model.
+    pub params: usize,
+    pub approximations: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Builds and compiles the benchmark model exactly as [`run`] does, without running it: how
+/// the same program goes through the deployment path (`netbench-program`).
+pub fn compile(options: &BenchOptions) -> Result<BenchProgram, String> {
     let mut phases = Phases {
         list: Vec::new(),
         on_phase: options.on_phase.clone(),
         started: Instant::now(),
         current: None,
     };
+    compile_phases(options, &mut phases)
+}
+
+fn compile_phases(options: &BenchOptions, phases: &mut Phases) -> Result<BenchProgram, String> {
+    let shape = options.shape;
     phases.start("build");
     let (program, weights) = model::build(&shape, options.frac_bits, options.seed)?;
     let params = program.param_elements();
@@ -263,16 +281,43 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         substitutions: options.substitutions,
     };
     let compiled = apply_mode(program, weights, &mode, None).map_err(|e| e.to_string())?;
-    let approximations: Vec<String> = compiled
+    let approximations = compiled
         .approximations
         .iter()
         .map(|a| a.to_string())
         .collect();
-    let warnings = compiled.warnings;
-    let (program, weights) = (compiled.program, compiled.weights);
 
     phases.start("codegen");
-    let low = codegen::generate(&program).map_err(|e| format!("codegen: {e}"))?;
+    let low = codegen::generate(&compiled.program).map_err(|e| format!("codegen: {e}"))?;
+    Ok(BenchProgram {
+        program: compiled.program,
+        weights: compiled.weights,
+        low,
+        values,
+        params,
+        approximations,
+        warnings: compiled.warnings,
+    })
+}
+
+/// Builds, compiles, runs and checks the benchmark model.
+pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
+    let shape = options.shape;
+    let mut phases = Phases {
+        list: Vec::new(),
+        on_phase: options.on_phase.clone(),
+        started: Instant::now(),
+        current: None,
+    };
+    let BenchProgram {
+        program,
+        weights,
+        low,
+        values,
+        params,
+        approximations,
+        warnings,
+    } = compile_phases(options, &mut phases)?;
     let cost_report = cost::report(&low);
     let predicted = low.predicted_cost();
 

@@ -9,10 +9,8 @@
 //! ```
 
 use clap::{Parser, ValueEnum};
-use secc::bench::{self, model::BertShape};
-use secc::codegen;
-use secc::inputs::InputArrays;
-use secc::pipeline::{apply_mode, run_passes, Mode, ModeOptions};
+use secc::bench::{self, model::BertShape, BenchOptions};
+use secc::pipeline::Mode;
 use secc_ir::bytecode::Container;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,29 +75,23 @@ fn run(args: Args) -> Result<(), String> {
         batch: 1,
     };
     shape.check()?;
-    let (program, weights) = bench::model::build(&shape, args.frac_bits, args.seed)?;
-    let values = bench::inputs(&shape, args.seed);
-    let (program, weights) = run_passes(program, weights, None).map_err(|e| e.to_string())?;
-    // As `secc bench`: secformer mode calibrates on the benchmark input, PUMA mode on nothing.
-    let calibration: InputArrays = values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (mode, calibration) = match args.mode {
-        ModeArg::Secformer => (
-            Mode::Secformer,
-            vec![(PathBuf::from("<bench input>"), calibration)],
-        ),
-        ModeArg::Puma => (Mode::Puma, Vec::new()),
+    let mode = match args.mode {
+        ModeArg::Secformer => Mode::Secformer,
+        ModeArg::Puma => Mode::Puma,
     };
-    let options = ModeOptions {
+    // The same build, passes, calibration and codegen as `secc bench`.
+    let compiled = bench::compile(&BenchOptions {
+        shape,
         mode,
-        calibration,
-        substitutions: Default::default(),
-    };
-    let compiled = apply_mode(program, weights, &options, None).map_err(|e| e.to_string())?;
-    let low = codegen::generate(&compiled.program).map_err(|e| format!("codegen: {e}"))?;
-    let predicted = low.predicted_cost();
+        frac_bits: args.frac_bits,
+        seed: args.seed,
+        ..BenchOptions::default()
+    })?;
+    let values = compiled.values;
+    let predicted = compiled.low.predicted_cost();
     let container = Container {
         program: compiled.program,
-        low,
+        low: compiled.low,
         weights: Some(compiled.weights),
     };
     secc::artifact::save(&args.out, &container).map_err(|e| e.to_string())?;

@@ -532,14 +532,7 @@ impl<'p> Engine<'p> {
         for (s, stage) in program.stages.iter().enumerate() {
             for (j, instr) in stage.local.iter().enumerate() {
                 if split.preprocessing_local[s][j] {
-                    let at = || location(program, s, false, j);
-                    let share = self
-                        .exec_local(instr, instruction + j as u64, &at)
-                        .map_err(|e| match e {
-                            LocalError::Program(message) => RuntimeError::program(at(), message),
-                            LocalError::Runtime(e) => e,
-                        })?;
-                    self.set(instr.dst(), share, &at)?;
+                    self.run_local(instr, s, j, instruction + j as u64)?;
                 }
             }
             let comm_base = instruction + stage.local.len() as u64;
@@ -727,14 +720,7 @@ impl<'p> Engine<'p> {
             if preprocessed.get(j).copied().unwrap_or(false) {
                 continue;
             }
-            let at = || location(program, stage_index, false, j);
-            let share = self
-                .exec_local(instr, first_instruction + j as u64, &at)
-                .map_err(|e| match e {
-                    LocalError::Program(message) => RuntimeError::program(at(), message),
-                    LocalError::Runtime(e) => e,
-                })?;
-            self.set(instr.dst(), share, &at)?;
+            self.run_local(instr, stage_index, j, first_instruction + j as u64)?;
         }
         if stage.comm.is_empty() {
             return Ok(());
@@ -1107,6 +1093,26 @@ impl<'p> Engine<'p> {
                 ))
             }
         })
+    }
+
+    /// Executes local instruction `j` of stage `stage` (instruction number `instruction`, which
+    /// keys its PRG stream) and writes its destination register.
+    fn run_local(
+        &mut self,
+        instr: &LocalInstr,
+        stage: usize,
+        j: usize,
+        instruction: u64,
+    ) -> Result<(), RuntimeError> {
+        let program = self.program;
+        let at = || location(program, stage, false, j);
+        let share = self
+            .exec_local(instr, instruction, &at)
+            .map_err(|e| match e {
+                LocalError::Program(message) => RuntimeError::program(at(), message),
+                LocalError::Runtime(e) => e,
+            })?;
+        self.set(instr.dst(), share, &at)
     }
 
     fn exec_local(
